@@ -1,0 +1,17 @@
+//! `ser-ctl`: talk to `serd`, the ser speech-emotion daemon.
+//!
+//! * [`protocol`]: the message types of protocol v1 (JSON Lines; see `PROTOCOL.md`).
+//! * [`paths`]: where the socket lives.
+//! * [`client`]: a small blocking client: requests with typed replies, and subscriptions.
+//!
+//! The library pulls in no async runtime and no audio code. Build it with
+//! `default-features = false` to leave out the `serctl` binary's dependencies.
+
+pub mod client;
+pub mod error;
+pub mod paths;
+pub mod protocol;
+
+
+
+pub use protocol::{Emotion, Probs, PROTOCOL_VERSION};

@@ -1,0 +1,5 @@
+//! `ser-models`: the recognizer core of ser.
+//!
+//! Pure functions over `&[f32]` mono 16 kHz audio, shared by the daemon (live
+//! audio), `serctl analyze` (files) and the training pipeline (feature dump),
+//! so all three see exactly the same features and segments.
