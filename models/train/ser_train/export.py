@@ -1,0 +1,66 @@
+"""ONNX export with the self-describing metadata of docs/ARCHITECTURE.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+
+from . import LABELS
+
+
+class InferenceWrapper(nn.Module):
+    """features [1, T, F] -> probs [1, 8] = softmax(logits / temperature)."""
+
+    def __init__(self, net: nn.Module, temperature: float = 1.0):
+        super().__init__()
+        self.net = net
+        self.register_buffer("inv_temperature", torch.tensor(1.0 / float(temperature)))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        logits = self.net(features)
+        return torch.softmax(logits * self.inv_temperature, dim=-1)
+
+
+def export_onnx(
+    net: nn.Module,
+    path: Path,
+    feature_config: dict,
+    version: str,
+    description: str,
+    temperature: float = 1.0,
+) -> Path:
+    """Export `net` (eval mode) to `path` and attach the ser.* metadata."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n_features = feature_config["n_mfcc"] if feature_config["kind"] == "mfcc" else feature_config["n_mels"]
+    wrapper = InferenceWrapper(net, temperature).eval()
+    dummy = torch.randn(1, 100, n_features)
+    torch.onnx.export(
+        wrapper,
+        (dummy,),
+        str(path),
+        input_names=["features"],
+        output_names=["probs"],
+        dynamic_axes={"features": {1: "T"}},
+        opset_version=17,
+        dynamo=False,
+        do_constant_folding=True,
+    )
+    model = onnx.load(str(path))
+    meta = {
+        "ser.labels": json.dumps(LABELS, separators=(",", ":")),
+        "ser.features": json.dumps(feature_config, separators=(",", ":")),
+        "ser.version": version,
+        "ser.description": description,
+    }
+    del model.metadata_props[:]
+    for k, v in meta.items():
+        p = model.metadata_props.add()
+        p.key, p.value = k, v
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
