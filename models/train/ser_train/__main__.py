@@ -1,0 +1,124 @@
+"""Command line: `python -m ser_train {cv,final,synth} ...` (run from models/train).
+
+  cv     6-fold speaker-independent cross-validation (EmoBox RAVDESS folds)
+         -> OUT/report.json, OUT/report.md, OUT/train.log
+  final  train on every actor in the features dir with a fixed recipe and export
+         OUT/model.onnx (+ model.pt, train.json); the epoch count and
+         temperature come from a CV report (--from-cv) or --epochs/--temperature
+  synth  write a tiny synthetic features dir (for tests of this package)
+
+Features always come from the Rust binary:
+  cargo run --release -p ser-models --bin ser-features -- --data /work/shared/data/ravdess --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from . import data as data_mod
+from . import nets, train
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--features", required=True, type=Path, help="output dir of `ser-features` (feats.npy + index.json)")
+    p.add_argument("--out", required=True, type=Path, help="output directory (created)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the recipe's, 0)")
+
+
+def _logging(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
+    root = logging.getLogger("ser_train")
+    root.setLevel(logging.INFO)
+    for h in (logging.StreamHandler(sys.stderr), logging.FileHandler(out / "train.log")):
+        h.setFormatter(fmt)
+        root.addHandler(h)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ser_train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    cv = sub.add_parser("cv", help="speaker-independent 6-fold cross-validation")
+    _common(cv)
+    cv.add_argument("--arch", default="seed", choices=sorted(nets.ARCHS))
+    cv.add_argument("--folds", default="1,2,3,4,5,6", help="comma-separated subset of folds (default all 6)")
+    cv.add_argument("--max-epochs", type=int, default=None, help="override the recipe's max epochs")
+    cv.add_argument("--patience", type=int, default=None, help="override the recipe's early-stopping patience")
+
+    fin = sub.add_parser("final", help="train on all actors and export ONNX")
+    _common(fin)
+    fin.add_argument("--arch", default="seed", choices=sorted(nets.ARCHS))
+    fin.add_argument("--from-cv", type=Path, help="report.json of a CV run: recipe, epochs (median best epoch) and temperature")
+    fin.add_argument("--epochs", type=int, help="epochs (overrides --from-cv)")
+    fin.add_argument("--temperature", type=float, help="softmax temperature baked into the graph (overrides --from-cv; default 1)")
+    fin.add_argument("--version", required=True, help="ser.version metadata, e.g. seed-lstm-1")
+    fin.add_argument("--description", default=None, help="ser.description metadata")
+
+    syn = sub.add_parser("synth", help="write a tiny synthetic features dir")
+    syn.add_argument("--out", required=True, type=Path)
+    syn.add_argument("--per-class", type=int, default=2)
+
+    a = ap.parse_args(argv)
+    if a.cmd == "synth":
+        data_mod.write_synthetic(a.out, per_class=a.per_class)
+        print(a.out)
+        return 0
+
+    torch.set_num_threads(a.threads)
+    _logging(a.out)
+    try:
+        feats = data_mod.load(a.features)
+    except data_mod.DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    if a.cmd == "cv":
+        recipe = train.RECIPES[a.arch]
+        if a.seed is not None:
+            recipe = replace(recipe, seed=a.seed)
+        if a.max_epochs:
+            recipe = replace(recipe, max_epochs=a.max_epochs)
+        if a.patience:
+            recipe = replace(recipe, patience=a.patience)
+        fold_ids = [int(x) for x in a.folds.split(",") if x.strip()]
+        rep = train.run_cv(feats, recipe, a.out, fold_ids)
+        print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
+        return 0
+
+    # final
+    if a.from_cv:
+        recipe, epochs, temperature = train.recipe_from_cv(a.from_cv)
+        if recipe.arch != a.arch:
+            print(f"error: {a.from_cv} is a CV of arch {recipe.arch!r}, not {a.arch!r}", file=sys.stderr)
+            return 2
+    else:
+        recipe, epochs, temperature = train.RECIPES[a.arch], None, 1.0
+    if a.epochs:
+        epochs = a.epochs
+    if a.temperature:
+        temperature = a.temperature
+    if not epochs:
+        print("error: give --epochs or --from-cv", file=sys.stderr)
+        return 2
+    if a.seed is not None:
+        recipe = replace(recipe, seed=a.seed)
+    desc = a.description or (
+        f"ser speech-emotion model, arch {recipe.arch}, trained on RAVDESS actors "
+        f"{sorted({it.actor for it in feats.items})} for {epochs} epochs (seed {recipe.seed}), "
+        f"temperature {temperature:.3f}. Derivative of RAVDESS (Livingstone & Russo 2018), CC BY-NC-SA 4.0.")
+    path = train.run_final(feats, recipe, a.out, epochs, temperature, a.version, desc)
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Accuracy measures: UA (unweighted accuracy = mean per-class recall), WA
+(plain accuracy) and the confusion matrix (rows = true, columns = predicted)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import LABELS
+
+
+def confusion(y_true, y_pred, n_classes: int = len(LABELS)) -> np.ndarray:
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    for t, p in zip(y_true, y_pred):
+        cm[int(t), int(p)] += 1
+    return cm
+
+
+def ua(cm: np.ndarray) -> float:
+    support = cm.sum(axis=1)
+    present = support > 0
+    recall = np.diag(cm)[present] / support[present]
+    return float(recall.mean()) if present.any() else float("nan")
+
+
+def wa(cm: np.ndarray) -> float:
+    total = cm.sum()
+    return float(np.trace(cm) / total) if total else float("nan")
+
+
+def per_class_recall(cm: np.ndarray) -> list[float | None]:
+    support = cm.sum(axis=1)
+    return [float(cm[i, i] / support[i]) if support[i] else None for i in range(cm.shape[0])]

@@ -1,0 +1,86 @@
+"""report.json + report.md of a cross-validation run."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from . import LABELS, metrics, nets
+
+
+def build(results: list[dict], recipe, data, net) -> dict:
+    cm = np.sum([np.array(r["confusion"]) for r in results], axis=0)
+    recall = metrics.per_class_recall(cm)
+    worst = min((r, i) for i, r in enumerate(recall) if r is not None)
+    n_params = nets.n_parameters(net)
+    uas = [r["ua"] for r in results]
+    was = [r["wa"] for r in results]
+    return {
+        "protocol": "EmoBox RAVDESS speaker-independent folds; validation actors from the training actors; "
+                    "per-file prediction (frame-weighted mean over VAD segments)",
+        "recipe": asdict(recipe),
+        "feature_config": data.feature_config,
+        "features_dir": str(data.directory),
+        "folds_done": [r["fold"] for r in results],
+        "ua_mean": statistics.mean(uas),
+        "wa_mean": statistics.mean(was),
+        "ua_std": statistics.pstdev(uas),
+        "wa_std": statistics.pstdev(was),
+        "per_class_recall_pooled": dict(zip(LABELS, recall)),
+        "worst_class": {"label": LABELS[worst[1]], "recall": worst[0]},
+        "confusion_pooled": cm.tolist(),
+        "n_parameters": n_params,
+        "model_size_bytes_fp32": n_params * 4,
+        "train_time_s_total": round(sum(r["train_time_s"] for r in results), 1),
+        "folds": results,
+    }
+
+
+def markdown(rep: dict) -> str:
+    r = rep["recipe"]
+    lines = [
+        f"# Cross-validation report: arch `{r['arch']}`",
+        "",
+        rep["protocol"] + ".",
+        "",
+        f"- Folds done: {rep['folds_done']}",
+        f"- **UA (mean over folds): {rep['ua_mean'] * 100:.1f}%** (sd {rep['ua_std'] * 100:.1f})",
+        f"- **WA (mean over folds): {rep['wa_mean'] * 100:.1f}%** (sd {rep['wa_std'] * 100:.1f})",
+        f"- Worst class (pooled recall): {rep['worst_class']['label']} {rep['worst_class']['recall'] * 100:.1f}%",
+        f"- Parameters: {rep['n_parameters']} ({rep['model_size_bytes_fp32'] / 1024:.0f} KiB fp32)",
+        f"- Training time (all folds, CPU): {rep['train_time_s_total'] / 60:.1f} min",
+        f"- Features: `{json.dumps(rep['feature_config'], separators=(',', ':'))}`",
+        f"- Recipe: `{json.dumps(r, separators=(',', ':'))}`",
+        "",
+        "| fold | test actors | validation actors | UA | WA | best epoch | temperature | train time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for f in rep["folds"]:
+        lines.append(f"| {f['fold']} | {' '.join(f'{a:02d}' for a in f['test_actors'])} | "
+                     f"{' '.join(f'{a:02d}' for a in f['val_actors'])} | {f['ua'] * 100:.1f}% | {f['wa'] * 100:.1f}% | "
+                     f"{f['best_epoch']} | {f['temperature']:.2f} | {f['train_time_s'] / 60:.1f} min |")
+    lines += ["", "Pooled confusion matrix over all test folds (rows = true, columns = predicted):", ""]
+    lines.append(confusion_md(np.array(rep["confusion_pooled"])))
+    lines += ["", "Per-class recall (pooled): " + ", ".join(
+        f"{k} {v * 100:.1f}%" for k, v in rep["per_class_recall_pooled"].items() if v is not None), ""]
+    return "\n".join(lines)
+
+
+def confusion_md(cm: np.ndarray) -> str:
+    short = [l[:4] for l in LABELS]
+    rows = ["| true \\ pred | " + " | ".join(short) + " | recall |", "|---" * (len(LABELS) + 2) + "|"]
+    for i, lab in enumerate(LABELS):
+        sup = cm[i].sum()
+        rec = f"{cm[i, i] / sup * 100:.0f}%" if sup else "-"
+        rows.append(f"| {lab} | " + " | ".join(str(int(v)) for v in cm[i]) + f" | {rec} |")
+    return "\n".join(rows)
+
+
+def write(rep: dict, out: Path) -> None:
+    out = Path(out)
+    (out / "report.json").write_text(json.dumps(rep, indent=1))
+    (out / "report.md").write_text(markdown(rep))

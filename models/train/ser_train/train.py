@@ -1,0 +1,310 @@
+"""Training loop, evaluation, temperature scaling, cross-validation and the
+final (all actors) model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import LABELS, folds, metrics, nets
+from .data import Features, Item
+
+log = logging.getLogger("ser_train")
+
+
+@dataclass
+class Recipe:
+    arch: str = "seed"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    max_epochs: int = 40
+    patience: int = 8
+    dropout: float = 0.2
+    max_frames: int = 400  # random crop of long training segments (eval uses all frames)
+    augment: bool = False  # SpecAugment-style masks + gain/noise on the features
+    mixup: float = 0.0  # mixup alpha (0 = off)
+    label_smoothing: float = 0.0
+    n_val: int = 4  # validation actors taken from the training actors
+    seed: int = 0
+
+
+RECIPES = {
+    "seed": Recipe(),
+    "crnn": Recipe(arch="crnn", lr=2e-3, weight_decay=1e-4, dropout=0.3, max_epochs=40, patience=10,
+                   augment=True, mixup=0.2, label_smoothing=0.05),
+}
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# ---------------------------------------------------------------- batching
+
+def _batches(items: list[Item], batch_size: int, rng: random.Random | None) -> list[list[Item]]:
+    """Length-bucketed batches (little padding); shuffled when rng is given."""
+    items = list(items)
+    if rng is None:
+        items.sort(key=lambda it: it.frames)
+        return [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    rng.shuffle(items)
+    out = []
+    pool = batch_size * 16
+    for g in range(0, len(items), pool):
+        group = sorted(items[g : g + pool], key=lambda it: it.frames)
+        out += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+    rng.shuffle(out)
+    return out
+
+
+def _collate(data: Features, batch: list[Item], max_frames: int | None, rng: random.Random | None):
+    mats = []
+    for it in batch:
+        m = data.matrix(it)
+        if max_frames and len(m) > max_frames:
+            start = rng.randrange(len(m) - max_frames + 1) if rng else (len(m) - max_frames) // 2
+            m = m[start : start + max_frames]
+        mats.append(m)
+    lengths = torch.tensor([len(m) for m in mats], dtype=torch.long)
+    x = torch.zeros(len(mats), int(lengths.max()), mats[0].shape[1])
+    for i, m in enumerate(mats):
+        x[i, : len(m)] = torch.from_numpy(m)
+    y = torch.tensor([it.label for it in batch], dtype=torch.long)
+    return x, lengths, y
+
+
+def _augment(x: torch.Tensor, lengths: torch.Tensor, kind: str, gen: torch.Generator) -> torch.Tensor:
+    """On raw features (before the net's standardisation): gain (a dB offset on
+    log-mel / on c0 for MFCC), small additive noise, 2 time masks and 2
+    frequency masks (SpecAugment) filled with each utterance's mean."""
+    x = x.clone()
+    b, t, f = x.shape
+    gain = (torch.rand(b, 1, generator=gen) * 12 - 6)  # +-6 dB
+    if kind == "logmel":
+        x += gain[:, :, None]
+    else:
+        x[:, :, 0] += gain * 2.3  # c0 moves ~ sqrt(n_mels)/... ; rough dB proxy
+    std = x.std(dim=(1, 2), keepdim=True)
+    x += torch.randn(x.shape, generator=gen) * 0.05 * std
+    mean = x.mean(dim=1, keepdim=True)
+    for i in range(b):
+        L = int(lengths[i])
+        for _ in range(2):
+            w = int(torch.randint(0, max(2, L // 8), (1,), generator=gen))
+            s = int(torch.randint(0, max(1, L - w), (1,), generator=gen))
+            x[i, s : s + w] = mean[i]
+            fw = int(torch.randint(0, max(2, f // 8), (1,), generator=gen))
+            fs = int(torch.randint(0, max(1, f - fw), (1,), generator=gen))
+            x[i, :, fs : fs + fw] = mean[i, :, fs : fs + fw]
+        x[i, L:] = 0
+    return x
+
+
+# ---------------------------------------------------------------- evaluation
+
+@torch.no_grad()
+def predict_logits(net, data: Features, items: list[Item], batch_size: int = 64):
+    """Logits per segment, in the order of `items`."""
+    net.eval()
+    order = sorted(range(len(items)), key=lambda i: items[i].frames)
+    out = torch.zeros(len(items), len(LABELS))
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        x, lengths, _ = _collate(data, [items[i] for i in idx], None, None)
+        out[idx] = net(x, lengths)
+    return out
+
+
+def per_file(items: list[Item], probs: torch.Tensor):
+    """Aggregate segment probabilities to one prediction per source file
+    (frame-weighted mean): returns (paths, true labels, mean probs)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        groups[it.path].append(i)
+    paths = sorted(groups)
+    y, p = [], []
+    for path in paths:
+        idx = groups[path]
+        w = torch.tensor([items[i].frames for i in idx], dtype=torch.float32)
+        p.append((probs[idx] * w[:, None]).sum(0) / w.sum())
+        y.append(items[idx[0]].label)
+    return paths, np.array(y), torch.stack(p).numpy()
+
+
+def evaluate(net, data, items, temperature: float = 1.0) -> dict:
+    logits = predict_logits(net, data, items)
+    y_seg = torch.tensor([it.label for it in items])
+    nll = float(F.cross_entropy(logits / temperature, y_seg))
+    _, y, p = per_file(items, torch.softmax(logits / temperature, dim=-1))
+    cm = metrics.confusion(y, p.argmax(1))
+    return {"ua": metrics.ua(cm), "wa": metrics.wa(cm), "nll": nll, "confusion": cm, "n_files": int(len(y))}
+
+
+def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Temperature minimising validation NLL (grid + refine; robust, cheap)."""
+    best_t, best = 1.0, float("inf")
+    for t in np.exp(np.linspace(math.log(0.25), math.log(8.0), 121)):
+        nll = float(F.cross_entropy(logits / float(t), y))
+        if nll < best:
+            best_t, best = float(t), nll
+    return best_t
+
+
+# ---------------------------------------------------------------- training
+
+def _normalisation(data: Features, items: list[Item]):
+    total = sum(it.frames for it in items)
+    s = np.zeros(data.n_features, np.float64)
+    s2 = np.zeros(data.n_features, np.float64)
+    for it in items:
+        m = data.matrix(it).astype(np.float64)
+        s += m.sum(0)
+        s2 += (m * m).sum(0)
+    mean = s / total
+    std = np.sqrt(np.maximum(s2 / total - mean * mean, 1e-12))
+    return mean, std
+
+
+def train_model(data: Features, train_items: list[Item], val_items: list[Item], recipe: Recipe,
+                epochs: int | None = None, tag: str = ""):
+    """Train one net. With validation items: up to recipe.max_epochs, keeping
+    the epoch with the best validation UA (ties: lower validation NLL), early
+    stop after `patience` epochs without improvement, then fit the temperature
+    on the validation items. Without: exactly `epochs` epochs, temperature 1."""
+    seed_everything(recipe.seed)
+    rng = random.Random(recipe.seed)
+    gen = torch.Generator().manual_seed(recipe.seed)
+    net = nets.build(recipe.arch, data.n_features, dropout=recipe.dropout)
+    nets.set_normalisation(net, *_normalisation(data, train_items))
+    opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    n_epochs = epochs if epochs is not None else recipe.max_epochs
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=recipe.lr, total_steps=n_epochs * math.ceil(len(train_items) / recipe.batch_size) + 1,
+        pct_start=0.15) if recipe.arch != "seed" else None
+    kind = data.feature_config.get("kind", "mfcc")
+    history, best, best_state, best_epoch, stale = [], None, None, 0, 0
+    t0 = time.time()
+    for epoch in range(1, n_epochs + 1):
+        net.train()
+        tot, n = 0.0, 0
+        for batch in _batches(train_items, recipe.batch_size, rng):
+            x, lengths, y = _collate(data, batch, recipe.max_frames, rng)
+            if recipe.augment:
+                x = _augment(x, lengths, kind, gen)
+            target = F.one_hot(y, len(LABELS)).float()
+            if recipe.label_smoothing:
+                target = target * (1 - recipe.label_smoothing) + recipe.label_smoothing / len(LABELS)
+            if recipe.mixup > 0 and len(batch) > 1:
+                lam = float(np.random.beta(recipe.mixup, recipe.mixup))
+                perm = torch.randperm(len(batch), generator=gen)
+                # mix within the batch; keep lengths of the longer of each pair
+                x = lam * x + (1 - lam) * x[perm]
+                lengths = torch.maximum(lengths, lengths[perm])
+                target = lam * target + (1 - lam) * target[perm]
+            logits = net(x, lengths)
+            loss = torch.sum(-target * F.log_softmax(logits, -1), -1).mean()
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            opt.step()
+            if sched:
+                sched.step()
+            tot += float(loss.detach()) * len(batch)
+            n += len(batch)
+        row = {"epoch": epoch, "train_loss": tot / n, "elapsed_s": round(time.time() - t0, 1)}
+        if val_items:
+            ev = evaluate(net, data, val_items)
+            row.update(val_ua=ev["ua"], val_wa=ev["wa"], val_nll=ev["nll"])
+            key = (ev["ua"], -ev["nll"])
+            if best is None or key > best:
+                best, best_epoch, stale = key, epoch, 0
+                best_state = {k: v.clone() for k, v in net.state_dict().items()}
+            else:
+                stale += 1
+        history.append(row)
+        log.info("%s epoch %d %s", tag, epoch, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))
+        if val_items and stale >= recipe.patience:
+            log.info("%s early stop at epoch %d (best %d)", tag, epoch, best_epoch)
+            break
+    temperature = 1.0
+    if val_items:
+        net.load_state_dict(best_state)
+        logits = predict_logits(net, data, val_items)
+        temperature = fit_temperature(logits, torch.tensor([it.label for it in val_items]))
+    else:
+        best_epoch = n_epochs
+    net.eval()
+    return net, {"history": history, "best_epoch": best_epoch, "temperature": temperature,
+                 "train_time_s": round(time.time() - t0, 1)}
+
+
+def run_cv(data: Features, recipe: Recipe, out: Path, fold_ids: list[int] | None = None) -> dict:
+    from . import report
+
+    out.mkdir(parents=True, exist_ok=True)
+    fold_ids = fold_ids or sorted(folds.FOLDS)
+    results = []
+    for k in fold_ids:
+        train_a, val_a, test_a = folds.split(k, recipe.n_val, recipe.seed)
+        tr, va, te = data.select(train_a), data.select(val_a), data.select(test_a)
+        if not tr or not te:
+            raise SystemExit(f"fold {k}: no training or test items in {data.directory} (actors present: "
+                             f"{sorted({it.actor for it in data.items})})")
+        log.info("fold %d: train actors %s, validation %s, test %s (%d/%d/%d segments)",
+                 k, train_a, val_a, test_a, len(tr), len(va), len(te))
+        net, info = train_model(data, tr, va, recipe, tag=f"fold {k}")
+        ev = evaluate(net, data, te, info["temperature"])
+        ev_raw = evaluate(net, data, te, 1.0)
+        results.append({
+            "fold": k, "train_actors": train_a, "val_actors": val_a, "test_actors": test_a,
+            "ua": ev["ua"], "wa": ev["wa"], "test_nll": ev["nll"], "test_nll_uncalibrated": ev_raw["nll"],
+            "confusion": ev["confusion"].tolist(), "n_test_files": ev["n_files"],
+            "best_epoch": info["best_epoch"], "temperature": info["temperature"],
+            "train_time_s": info["train_time_s"], "history": info["history"],
+        })
+        log.info("fold %d: test UA %.4f WA %.4f (best epoch %d, T=%.3f, %.0f s)", k, ev["ua"], ev["wa"],
+                 info["best_epoch"], info["temperature"], info["train_time_s"])
+        rep = report.build(results, recipe, data, net)
+        report.write(rep, out)
+    return rep
+
+
+def run_final(data: Features, recipe: Recipe, out: Path, epochs: int, temperature: float,
+              version: str, description: str) -> Path:
+    from .export import export_onnx
+
+    out.mkdir(parents=True, exist_ok=True)
+    net, info = train_model(data, data.items, [], recipe, epochs=epochs, tag="final")
+    path = export_onnx(net, out / "model.onnx", data.feature_config, version, description, temperature)
+    torch.save(net.state_dict(), out / "model.pt")
+    (out / "train.json").write_text(json.dumps({
+        "recipe": asdict(recipe), "epochs": epochs, "temperature": temperature, "version": version,
+        "actors": sorted({it.actor for it in data.items}), "n_segments": len(data.items),
+        "n_parameters": nets.n_parameters(net), "feature_config": data.feature_config, **info,
+    }, indent=1))
+    return path
+
+
+def recipe_from_cv(report_path: Path) -> tuple[Recipe, int, float]:
+    """The recipe of a CV run plus the final epoch count (median of the folds'
+    best validation epochs) and temperature (median of the folds' validation
+    temperatures)."""
+    rep = json.loads(Path(report_path).read_text())
+    recipe = Recipe(**rep["recipe"])
+    epochs = int(round(statistics.median(f["best_epoch"] for f in rep["folds"])))
+    temperature = float(statistics.median(f["temperature"] for f in rep["folds"]))
+    return recipe, epochs, temperature

@@ -1,0 +1,138 @@
+"""Unit tests of the training package (run from models/train):
+
+    python -m unittest discover -s tests -v
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import unittest
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ser_train import DEFAULT_FEATURE_CONFIG, LABELS, data, folds, metrics, nets, train
+from ser_train.export import export_onnx
+
+
+class FoldTests(unittest.TestCase):
+    def test_test_folds_partition_the_24_actors(self):
+        actors = sorted(a for f in folds.FOLDS.values() for a in f)
+        self.assertEqual(actors, list(range(1, 25)))
+
+    def test_validation_is_inside_training_and_sex_balanced(self):
+        for k in folds.FOLDS:
+            tr, va, te = folds.split(k, 4, seed=0)
+            self.assertEqual(len(tr), 16)
+            self.assertEqual(sorted(tr + va + te), list(range(1, 25)))
+            self.assertFalse(set(va) & set(te))
+            self.assertEqual(sum(folds.is_male(a) for a in va), 2)
+            self.assertEqual(folds.split(k, 4, seed=0), (tr, va, te), "deterministic")
+
+
+class DataTests(unittest.TestCase):
+    def setUp(self):
+        self.dir = Path(tempfile.mkdtemp())
+        data.write_synthetic(self.dir, actors=[1, 2], per_class=1)
+
+    def test_load_roundtrip(self):
+        d = data.load(self.dir)
+        self.assertEqual(d.n_features, 40)
+        self.assertEqual({it.label for it in d.items}, set(range(8)))
+        m = d.matrix(d.items[3])
+        self.assertEqual(m.shape, (d.items[3].frames, 40))
+
+    def test_missing_file_is_named(self):
+        (self.dir / "feats.npy").unlink()
+        with self.assertRaisesRegex(data.DataError, "feats.npy: missing"):
+            data.load(self.dir)
+
+    def test_wrong_feature_count_is_rejected(self):
+        idx = json.loads((self.dir / "index.json").read_text())
+        idx["feature_config"]["n_mfcc"] = 13
+        (self.dir / "index.json").write_text(json.dumps(idx))
+        with self.assertRaisesRegex(data.DataError, "40 features per frame but feature_config says 13"):
+            data.load(self.dir)
+
+    def test_out_of_range_item_is_rejected(self):
+        idx = json.loads((self.dir / "index.json").read_text())
+        idx["items"][0]["frames"] = 10**9
+        (self.dir / "index.json").write_text(json.dumps(idx))
+        with self.assertRaisesRegex(data.DataError, "outside feats.npy"):
+            data.load(self.dir)
+
+    def test_label_emotion_disagreement_is_rejected(self):
+        idx = json.loads((self.dir / "index.json").read_text())
+        idx["items"][0]["label"] = 3
+        idx["items"][0]["emotion"] = "angry"
+        (self.dir / "index.json").write_text(json.dumps(idx))
+        with self.assertRaisesRegex(data.DataError, "disagrees"):
+            data.load(self.dir)
+
+
+class MetricTests(unittest.TestCase):
+    def test_ua_wa(self):
+        cm = metrics.confusion([0, 0, 0, 1], [0, 0, 1, 1], n_classes=2)
+        self.assertEqual(cm.tolist(), [[2, 1], [0, 1]])
+        self.assertAlmostEqual(metrics.wa(cm), 0.75)
+        self.assertAlmostEqual(metrics.ua(cm), (2 / 3 + 1) / 2)
+
+
+class NetTests(unittest.TestCase):
+    def test_padded_batch_matches_single_utterances(self):
+        torch.manual_seed(0)
+        for arch, f in (("seed", 40), ("crnn", 64)):
+            net = nets.build(arch, f).eval()
+            lengths = torch.tensor([37, 50, 23])
+            x = torch.zeros(3, 50, f)
+            for i, n in enumerate(lengths):
+                x[i, :n] = torch.randn(int(n), f)
+            with torch.no_grad():
+                batched = net(x, lengths)
+                for i, n in enumerate(lengths):
+                    single = net(x[i : i + 1, :n])
+                    torch.testing.assert_close(batched[i], single[0], atol=1e-5, rtol=1e-4, msg=arch)
+
+
+class ExportTests(unittest.TestCase):
+    def test_onnx_matches_torch_for_two_lengths_and_has_metadata(self):
+        import onnx
+        import onnxruntime as ort
+
+        torch.manual_seed(1)
+        net = nets.build("seed", 40).eval()
+        nets.set_normalisation(net, np.full(40, 3.0), np.full(40, 2.0))
+        path = Path(tempfile.mkdtemp()) / "m.onnx"
+        export_onnx(net, path, DEFAULT_FEATURE_CONFIG, "test-1", "unit test", temperature=2.0)
+        meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+        self.assertEqual(json.loads(meta["ser.labels"]), LABELS)
+        self.assertEqual(json.loads(meta["ser.features"]), DEFAULT_FEATURE_CONFIG)
+        self.assertEqual(meta["ser.version"], "test-1")
+        sess = ort.InferenceSession(str(path))
+        for t in (17, 333):
+            x = torch.randn(1, t, 40) * 5
+            got = sess.run(["probs"], {"features": x.numpy()})[0]
+            with torch.no_grad():
+                want = torch.softmax(net(x) / 2.0, -1).numpy()
+            self.assertEqual(got.shape, (1, 8))
+            np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+class TrainTests(unittest.TestCase):
+    def test_cv_learns_a_learnable_synthetic_task(self):
+        torch.set_num_threads(2)
+        d = Path(tempfile.mkdtemp())
+        data.write_synthetic(d / "feats", per_class=2)
+        feats = data.load(d / "feats")
+        recipe = train.Recipe(max_epochs=6, patience=3)
+        rep = train.run_cv(feats, recipe, d / "cv", fold_ids=[3])
+        self.assertGreater(rep["ua_mean"], 0.8)
+        self.assertTrue((d / "cv" / "report.md").read_text().startswith("# Cross-validation report"))
+        fold = rep["folds"][0]
+        self.assertEqual(sum(map(sum, fold["confusion"])), 4 * 8 * 2, "one prediction per test file")
+
+
+if __name__ == "__main__":
+    unittest.main()
