@@ -3,6 +3,7 @@
 //! * [`protocol`]: the message types of protocol v1 (JSON Lines; see `PROTOCOL.md`).
 //! * [`paths`]: where the socket lives.
 //! * [`client`]: a small blocking client: requests with typed replies, and subscriptions.
+//! * [`error`]: what can go wrong, with a hint for each case.
 //!
 //! The library pulls in no async runtime and no audio code. Build it with
 //! `default-features = false` to leave out the `serctl` binary's dependencies.
@@ -12,6 +13,6 @@ pub mod error;
 pub mod paths;
 pub mod protocol;
 
-
-
+pub use client::{Client, ClientOptions, Event, Subscription};
+pub use error::{Error, Result};
 pub use protocol::{Emotion, Probs, PROTOCOL_VERSION};
