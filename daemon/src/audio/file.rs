@@ -1,0 +1,143 @@
+//! File input (`--input file:PATH`): the decoded file is written into the
+//! same kind of ring the microphone fills, at real-time pace (20 ms blocks on
+//! a fixed schedule) or as fast as the pipeline drains it (`--pace max`), so
+//! it goes through exactly the live pipeline. When the file ends the daemon
+//! stays up, `listening` with the reason "input exhausted", unless asked to
+//! exit after the input.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use ringbuf::traits::{Observer, Producer};
+use ser_ctl::protocol::DaemonState;
+
+use super::{ring, PipelineMsg};
+use crate::core::{AudioCommand, Core, StopReason};
+use crate::engine::Decoded;
+
+/// How a file is fed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pace {
+    /// As fast as a microphone would deliver it.
+    Realtime,
+    /// As fast as the pipeline takes it (never drops).
+    Max,
+}
+
+const BLOCK: Duration = Duration::from_millis(20);
+
+/// Feeds `audio` (decoded from `path`) into the pipeline, obeying commands.
+pub fn run(
+    core: Arc<Core>,
+    path: PathBuf,
+    audio: Decoded,
+    pace: Pace,
+    exit_after: bool,
+    commands: Receiver<AudioCommand>,
+    pipe: Sender<PipelineMsg>,
+) {
+    let name = format!("file:{}", path.display());
+    let ch = audio.channels.max(1) as usize;
+    let block = (audio.sample_rate as usize * BLOCK.as_millis() as usize / 1000).max(1) * ch;
+    let mut pos = 0usize;
+    let mut paused = false;
+    let mut done = false;
+    let mut prod = None;
+    let mut schedule = Instant::now();
+    let open = |prod: &mut Option<ringbuf::HeapProd<f32>>| {
+        let (p, c) = ring(audio.sample_rate, audio.channels);
+        let _ = pipe.send(PipelineMsg::Source {
+            ring: c,
+            rate: audio.sample_rate,
+            channels: audio.channels,
+            name: name.clone(),
+        });
+        *prod = Some(p);
+        core.set_state(DaemonState::Listening, Some(name.clone()), None);
+    };
+    open(&mut prod);
+    loop {
+        let wait = if paused || done {
+            Duration::from_millis(200)
+        } else {
+            match pace {
+                Pace::Realtime => schedule.saturating_duration_since(Instant::now()),
+                Pace::Max => Duration::ZERO,
+            }
+        };
+        match commands.recv_timeout(wait) {
+            Ok(AudioCommand::Pause(ack)) => {
+                if !paused && prod.take().is_some() {
+                    let _ = pipe.send(PipelineMsg::Flush);
+                }
+                paused = true;
+                core.set_state(DaemonState::Paused, None, None);
+                let _ = ack.send(DaemonState::Paused);
+                continue;
+            }
+            Ok(AudioCommand::Resume(ack)) => {
+                if paused {
+                    paused = false;
+                    open(&mut prod);
+                    if done {
+                        core.set_state(
+                            DaemonState::Listening,
+                            Some(name.clone()),
+                            Some("input exhausted".into()),
+                        );
+                    }
+                    schedule = Instant::now();
+                }
+                let _ = ack.send(core.state());
+                continue;
+            }
+            Ok(AudioCommand::Reconfigure) => continue,
+            Ok(AudioCommand::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                let _ = pipe.send(PipelineMsg::Shutdown);
+                return;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if paused || done {
+            continue;
+        }
+        let Some(p) = prod.as_mut() else { continue };
+        let end = (pos + block).min(audio.samples.len());
+        match pace {
+            Pace::Realtime => {
+                let pushed = p.push_slice(&audio.samples[pos..end]);
+                if pushed < end - pos {
+                    core.overruns
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                pos = end;
+                schedule += BLOCK;
+            }
+            Pace::Max => {
+                if p.vacant_len() < end - pos {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                }
+                p.push_slice(&audio.samples[pos..end]);
+                pos = end;
+            }
+        }
+        if pos >= audio.samples.len() {
+            done = true;
+            // Drop the producer: the pipeline drains what is left, then flushes.
+            prod = None;
+            let _ = pipe.send(PipelineMsg::Flush);
+            tracing::info!(file = %path.display(), "input exhausted");
+            core.set_state(
+                DaemonState::Listening,
+                Some(name.clone()),
+                Some("input exhausted".into()),
+            );
+            if exit_after {
+                core.request_stop(StopReason::InputDone);
+            }
+        }
+    }
+}

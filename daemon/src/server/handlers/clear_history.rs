@@ -1,0 +1,16 @@
+//! `clear_history`: delete every history file.
+use ser_ctl::protocol::{Ack, ErrorCode, ErrorReply, Message};
+
+use super::error;
+use crate::core::Core;
+
+pub fn handle(core: &Core) -> Result<Message, ErrorReply> {
+    core.history()
+        .clear()
+        .map_err(|e| error(ErrorCode::Internal, e.to_string()))?;
+    tracing::info!("history cleared on request");
+    Ok(Message::Ok(Ack {
+        message: "history cleared".into(),
+        state: None,
+    }))
+}
