@@ -5,6 +5,7 @@
   final  train on every actor in the features dir with a fixed recipe and export
          OUT/model.onnx (+ model.pt, train.json); the epoch count and
          temperature come from a CV report (--from-cv) or --epochs/--temperature
+  merge  merge CV reports of disjoint fold subsets run in parallel
   synth  write a tiny synthetic features dir (for tests of this package)
 
 Features always come from the Rust binary:
@@ -63,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     fin.add_argument("--version", required=True, help="ser.version metadata, e.g. seed-lstm-1")
     fin.add_argument("--description", default=None, help="ser.description metadata")
 
+    mrg = sub.add_parser("merge", help="merge the report.json of CV runs over disjoint folds (e.g. run in parallel)")
+    mrg.add_argument("--out", required=True, type=Path)
+    mrg.add_argument("reports", nargs="+", type=Path, help="report.json files of `cv` runs with the same recipe")
+
     syn = sub.add_parser("synth", help="write a tiny synthetic features dir")
     syn.add_argument("--out", required=True, type=Path)
     syn.add_argument("--per-class", type=int, default=2)
@@ -71,6 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "synth":
         data_mod.write_synthetic(a.out, per_class=a.per_class)
         print(a.out)
+        return 0
+
+    if a.cmd == "merge":
+        from . import report
+
+        rep = report.merge(a.reports)
+        a.out.mkdir(parents=True, exist_ok=True)
+        report.write(rep, a.out)
+        print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
         return 0
 
     torch.set_num_threads(a.threads)

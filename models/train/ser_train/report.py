@@ -13,18 +13,36 @@ from . import LABELS, metrics, nets
 
 
 def build(results: list[dict], recipe, data, net) -> dict:
+    return _summary(results, asdict(recipe), data.feature_config, str(data.directory), nets.n_parameters(net))
+
+
+def merge(paths: list[Path]) -> dict:
+    reps = [json.loads(Path(p).read_text()) for p in paths]
+    first = reps[0]
+    for p, r in zip(paths, reps):
+        if r["recipe"] != first["recipe"] or r["feature_config"] != first["feature_config"]:
+            raise SystemExit(f"{p}: recipe or features differ from {paths[0]}; refusing to merge")
+    results = sorted((f for r in reps for f in r["folds"]), key=lambda f: f["fold"])
+    seen = [f["fold"] for f in results]
+    if len(seen) != len(set(seen)):
+        raise SystemExit(f"folds overlap between the reports: {seen}")
+    rep = _summary(results, first["recipe"], first["feature_config"], first["features_dir"], first["n_parameters"])
+    rep["merged_from"] = [str(p) for p in paths]
+    return rep
+
+
+def _summary(results: list[dict], recipe: dict, feature_config: dict, features_dir: str, n_params: int) -> dict:
     cm = np.sum([np.array(r["confusion"]) for r in results], axis=0)
     recall = metrics.per_class_recall(cm)
     worst = min((r, i) for i, r in enumerate(recall) if r is not None)
-    n_params = nets.n_parameters(net)
     uas = [r["ua"] for r in results]
     was = [r["wa"] for r in results]
     return {
         "protocol": "EmoBox RAVDESS speaker-independent folds; validation actors from the training actors; "
                     "per-file prediction (frame-weighted mean over VAD segments)",
-        "recipe": asdict(recipe),
-        "feature_config": data.feature_config,
-        "features_dir": str(data.directory),
+        "recipe": recipe,
+        "feature_config": feature_config,
+        "features_dir": features_dir,
         "folds_done": [r["fold"] for r in results],
         "ua_mean": statistics.mean(uas),
         "wa_mean": statistics.mean(was),
