@@ -105,3 +105,59 @@ fn tract_reproduces_pytorch_probabilities_of_the_shipped_model() -> TractResult<
     }
     Ok(())
 }
+
+/// Loads the model named by `SER_SMOKE_MODEL` (written by
+/// `models/train/smoke.sh`) and checks it is a self-describing ser model that
+/// tract runs on utterances of different lengths. Ignored by default; the
+/// smoke script runs it with `--ignored`.
+#[test]
+#[ignore = "needs SER_SMOKE_MODEL (run by models/train/smoke.sh)"]
+fn smoke_model_from_the_training_pipeline_runs_in_tract() -> TractResult<()> {
+    let path = PathBuf::from(
+        std::env::var_os("SER_SMOKE_MODEL").expect("SER_SMOKE_MODEL names the exported model"),
+    );
+    let labels = metadata(&path, "ser.labels").expect("ser.labels metadata");
+    let labels: Vec<String> = serde_json::from_str(&labels).expect("ser.labels is a JSON array");
+    assert_eq!(
+        labels,
+        [
+            "neutral",
+            "calm",
+            "happy",
+            "sad",
+            "angry",
+            "fearful",
+            "disgust",
+            "surprised"
+        ]
+    );
+    let features: Value =
+        serde_json::from_str(&metadata(&path, "ser.features").expect("ser.features metadata"))
+            .expect("ser.features is JSON");
+    let n_features = match features["kind"].as_str() {
+        Some("mfcc") => features["n_mfcc"].as_u64(),
+        Some("logmel") => features["n_mels"].as_u64(),
+        other => panic!("unknown feature kind {other:?}"),
+    }
+    .expect("feature count") as usize;
+    assert!(metadata(&path, "ser.version").is_some_and(|v| !v.is_empty()));
+
+    let model = tract_onnx::onnx()
+        .model_for_path(&path)?
+        .into_optimized()?
+        .into_runnable()?;
+    let offset = vec![0.0; n_features];
+    let scale = vec![1.0; n_features];
+    for frames in [5, 90, 400] {
+        let x = tract_ndarray::Array3::from_shape_vec(
+            (1, frames, n_features),
+            matrix(frames, &offset, &scale, 0.3),
+        )?;
+        let out = model.run(tvec!(x.into_tensor().into()))?;
+        let p = out[0].to_plain_array_view::<f32>()?;
+        assert_eq!(p.shape(), &[1, 8]);
+        assert!(p.iter().all(|v| v.is_finite() && *v >= 0.0));
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    }
+    Ok(())
+}

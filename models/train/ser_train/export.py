@@ -63,4 +63,24 @@ def export_onnx(
         p.key, p.value = k, v
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
+    check_against_torch(wrapper, path, n_features)
     return path
+
+
+def check_against_torch(wrapper: nn.Module, path: Path, n_features: int) -> None:
+    """With onnxruntime installed: the exported graph must reproduce PyTorch
+    on two different lengths (the time axis is dynamic)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(0)
+    for t in (23, 311):
+        x = torch.randn(1, t, n_features, generator=gen) / wrapper.net.norm.inv_std + wrapper.net.norm.mean
+        with torch.no_grad():
+            want = wrapper(x).numpy()
+        got = sess.run(["probs"], {"features": x.numpy()})[0]
+        diff = float(abs(got - want).max())
+        if got.shape != (1, 8) or diff > 1e-4:
+            raise RuntimeError(f"{path}: onnxruntime disagrees with PyTorch for T={t} (shape {got.shape}, max diff {diff})")
