@@ -146,7 +146,7 @@ where
 {
     let f2 = flags.clone();
     dev.build_input_stream::<T, _, _>(
-        config.clone(),
+        *config,
         move |data: &[T], _| {
             // Real-time context: no locks, no allocation.
             // All or nothing, so interleaved channels never slip.

@@ -15,6 +15,8 @@
 pub mod conn;
 pub mod handlers;
 pub mod subscribers;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::io;

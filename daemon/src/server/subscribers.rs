@@ -224,6 +224,11 @@ impl Subscribers {
         self.lock().clone()
     }
 
+    #[cfg(test)]
+    pub(crate) fn snapshot_for_tests(&self) -> Vec<Arc<Subscriber>> {
+        self.snapshot()
+    }
+
     pub fn publish_utterance(&self, u: &Utterance) {
         let mut dead = Vec::new();
         for s in self.snapshot().iter().filter(|s| s.wants(Topic::Utterance)) {
