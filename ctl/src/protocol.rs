@@ -128,7 +128,10 @@ impl FromStr for Emotion {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Emotion::from_label(s).ok_or_else(|| {
             let all: Vec<_> = Emotion::ALL.iter().map(|e| e.label()).collect();
-            format!("unknown emotion {s:?} (expected one of: {})", all.join(", "))
+            format!(
+                "unknown emotion {s:?} (expected one of: {})",
+                all.join(", ")
+            )
         })
     }
 }
@@ -661,7 +664,10 @@ mod tests {
     fn probs_are_an_object_in_canonical_order() {
         let p = Probs([0.1, 0.0, 0.6, 0.1, 0.1, 0.05, 0.05, 0.0]);
         let s = serde_json::to_string(&p).unwrap();
-        assert!(s.starts_with(r#"{"neutral":0.1,"calm":0.0,"happy":0.6"#), "{s}");
+        assert!(
+            s.starts_with(r#"{"neutral":0.1,"calm":0.0,"happy":0.6"#),
+            "{s}"
+        );
         let back: Probs = serde_json::from_str(&s).unwrap();
         assert_eq!(back, p);
         assert_eq!(p.top(), (Emotion::Happy, 0.6));
@@ -672,7 +678,10 @@ mod tests {
     fn emotion_labels() {
         for e in Emotion::ALL {
             assert_eq!(Emotion::from_label(e.label()), Some(e));
-            assert_eq!(serde_json::to_string(&e).unwrap(), format!("\"{}\"", e.label()));
+            assert_eq!(
+                serde_json::to_string(&e).unwrap(),
+                format!("\"{}\"", e.label())
+            );
         }
         assert_eq!("ANGRY".parse::<Emotion>(), Ok(Emotion::Angry));
         assert!("bored".parse::<Emotion>().is_err());
