@@ -3,3 +3,9 @@
 //! Pure functions over `&[f32]` mono 16 kHz audio, shared by the daemon (live
 //! audio), `serctl analyze` (files) and the training pipeline (feature dump),
 //! so all three see exactly the same features and segments.
+
+pub mod error;
+pub mod features;
+
+pub use error::{Error, Result};
+pub use features::{FeatureConfig, FeatureExtractor, FeatureKind, Features};
