@@ -1,0 +1,160 @@
+//! `serd --input file:` runs RAVDESS clips through the live pipeline: one
+//! utterance event per clip, with the emotion the recogniser gives the clip
+//! on its own, all of them in the history.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use ser_e2e::{ravdess_clip, TestEnv};
+
+const RATE: u32 = 16_000;
+/// The VAD works on 30 ms frames; keeping every clip on the frame grid makes
+/// the segmentation inside the long file match the clip's own.
+const FRAME: usize = 480;
+
+fn read_wav(path: &Path) -> Vec<i16> {
+    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec = r.spec();
+    assert_eq!((spec.sample_rate, spec.channels), (RATE, 1), "{} is not 16 kHz mono", path.display());
+    r.samples::<i16>().map(Result::unwrap).collect()
+}
+
+/// `lead` s of silence, then each clip (padded to whole frames) followed by `gap` s of silence.
+fn build_input(dir: &Path, clips: &[PathBuf], lead: f32, gap: f32) -> PathBuf {
+    let silence = |s: f32| vec![0i16; (s * RATE as f32) as usize / FRAME * FRAME];
+    let mut all = silence(lead);
+    for c in clips {
+        let mut x = read_wav(c);
+        x.resize(x.len().div_ceil(FRAME) * FRAME, 0);
+        all.extend(x);
+        all.extend(silence(gap));
+    }
+    let path = dir.join("clips.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for s in all {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}
+
+fn clips() -> Vec<PathBuf> {
+    vec![
+        ravdess_clip(1, 5, 2, 1, 1), // angry, strong
+        ravdess_clip(2, 4, 2, 2, 1), // sad, strong
+        ravdess_clip(3, 3, 2, 1, 2), // happy, strong
+    ]
+}
+
+/// The emotion the daemon's recogniser gives the clip as a file of its own.
+fn expected_emotion(conn: &mut ser_e2e::RawConn, clip: &Path) -> Value {
+    let r = conn.request(90, "analyze", json!({ "path": clip }), Duration::from_secs(120));
+    assert_eq!(r["type"], "analysis", "{r}");
+    let segs = r["data"]["segments"].as_array().unwrap();
+    assert_eq!(segs.len(), 1, "the clip alone should be one utterance: {r}");
+    segs[0]["emotion"].clone()
+}
+
+#[test]
+fn file_input_gives_one_event_per_clip_with_the_offline_emotion() {
+    let env = TestEnv::without_rig();
+    let clips = clips();
+    let input = build_input(env.root(), &clips, 3.0, 2.0);
+    let mut serd = env.spawn_serd([
+        "--input",
+        &format!("file:{}", input.display()),
+        "--pace",
+        "realtime",
+        "--no-tray",
+        "--no-notify",
+    ]);
+    serd.wait_for_socket(Duration::from_secs(60));
+    let mut sub = env.connect();
+    assert_eq!(sub.read_msg(Duration::from_secs(10))["type"], "hello");
+    let r = sub.request(1, "subscribe", json!({"topics": ["utterance", "state"]}), Duration::from_secs(10));
+    assert_eq!(r["type"], "subscribed", "{r}");
+
+    // Read events until the input is exhausted (plus the last classification).
+    let mut events = Vec::new();
+    let mut exhausted = false;
+    while !exhausted || events.len() < clips.len() {
+        let line = sub.try_read_line(Duration::from_secs(60));
+        let Ok(Some(line)) = line else {
+            panic!("no event: {line:?}; got {events:?}\n{}", serd.logs())
+        };
+        let msg: Value = serde_json::from_str(&line).unwrap();
+        match msg["type"].as_str() {
+            Some("utterance") => events.push(msg["data"].clone()),
+            Some("state") if msg["data"]["reason"] == "input exhausted" => exhausted = true,
+            _ => {}
+        }
+        if exhausted && events.len() >= clips.len() {
+            // Anything more would arrive promptly; give it a moment to show up.
+            while let Ok(Some(line)) = sub.try_read_line(Duration::from_secs(3)) {
+                let msg: Value = serde_json::from_str(&line).unwrap();
+                if msg["type"] == "utterance" {
+                    events.push(msg["data"].clone());
+                }
+            }
+        }
+    }
+    assert_eq!(events.len(), clips.len(), "one utterance per clip: {events:#?}\n{}", serd.logs());
+
+    let mut ctl = env.connect();
+    ctl.read_msg(Duration::from_secs(10));
+    for (i, (ev, clip)) in events.iter().zip(&clips).enumerate() {
+        assert_eq!(ev["seq"], i as u64 + 1);
+        let dur = ev["duration_s"].as_f64().unwrap();
+        assert!((1.0..6.0).contains(&dur), "duration {dur} for {}", clip.display());
+        assert_eq!(ev["emotion"], expected_emotion(&mut ctl, clip), "clip {}", clip.display());
+        assert_eq!(ev["emoji"].as_str().unwrap().is_empty(), false);
+    }
+    // Starts are in order and about 2 s of silence plus a clip apart.
+    let starts: Vec<chrono::DateTime<chrono::Utc>> =
+        events.iter().map(|e| e["start"].as_str().unwrap().parse().unwrap()).collect();
+    assert!(starts.windows(2).all(|w| w[0] < w[1]), "{starts:?}");
+
+    let status = ctl.request(2, "status", json!({}), Duration::from_secs(10));
+    assert_eq!(status["data"]["state"], "listening", "{status}");
+    assert_eq!(status["data"]["device"], format!("file:{}", input.display()));
+    assert_eq!(status["data"]["utterances"], clips.len() as u64);
+
+    let hist = ctl.request(3, "history", json!({}), Duration::from_secs(10));
+    assert_eq!(hist["data"]["entries"].as_array().unwrap(), &events, "history holds exactly the events");
+    let file = std::fs::read_to_string(env.data_dir().join("history.jsonl")).unwrap();
+    assert_eq!(file.lines().count(), clips.len());
+
+    let mood = ctl.request(4, "mood", json!({}), Duration::from_secs(10));
+    assert_eq!(mood["data"]["status"], "current");
+    assert_eq!(mood["data"]["utterances"], clips.len() as u64);
+
+    assert!(serd.terminate(Duration::from_secs(30)).success(), "{}", serd.logs());
+}
+
+#[test]
+fn exit_after_input_stops_cleanly_once_everything_is_published() {
+    let env = TestEnv::without_rig();
+    let clips = clips();
+    let input = build_input(env.root(), &clips[..2], 0.5, 1.0);
+    let mut serd = env.spawn_serd([
+        "--input",
+        &format!("file:{}", input.display()),
+        "--pace",
+        "max",
+        "--exit-after-input",
+        "--no-tray",
+        "--no-notify",
+    ]);
+    let status = serd.wait_exit(Duration::from_secs(120));
+    assert!(status.success(), "{status}\n{}", serd.logs());
+    let file = std::fs::read_to_string(env.data_dir().join("history.jsonl")).unwrap();
+    assert_eq!(file.lines().count(), 2, "{file}\n{}", serd.logs());
+    assert!(!env.socket().exists(), "socket removed on exit");
+}
