@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use ser_e2e::{ravdess_clip, TestEnv};
+use serde_json::{json, Value};
 
 const RATE: u32 = 16_000;
 /// The VAD works on 30 ms frames; keeping every clip on the frame grid makes
@@ -16,7 +16,12 @@ const FRAME: usize = 480;
 fn read_wav(path: &Path) -> Vec<i16> {
     let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let spec = r.spec();
-    assert_eq!((spec.sample_rate, spec.channels), (RATE, 1), "{} is not 16 kHz mono", path.display());
+    assert_eq!(
+        (spec.sample_rate, spec.channels),
+        (RATE, 1),
+        "{} is not 16 kHz mono",
+        path.display()
+    );
     r.samples::<i16>().map(Result::unwrap).collect()
 }
 
@@ -55,7 +60,12 @@ fn clips() -> Vec<PathBuf> {
 
 /// The emotion the daemon's recogniser gives the clip as a file of its own.
 fn expected_emotion(conn: &mut ser_e2e::RawConn, clip: &Path) -> Value {
-    let r = conn.request(90, "analyze", json!({ "path": clip }), Duration::from_secs(120));
+    let r = conn.request(
+        90,
+        "analyze",
+        json!({ "path": clip }),
+        Duration::from_secs(120),
+    );
     assert_eq!(r["type"], "analysis", "{r}");
     let segs = r["data"]["segments"].as_array().unwrap();
     assert_eq!(segs.len(), 1, "the clip alone should be one utterance: {r}");
@@ -78,7 +88,12 @@ fn file_input_gives_one_event_per_clip_with_the_offline_emotion() {
     serd.wait_for_socket(Duration::from_secs(60));
     let mut sub = env.connect();
     assert_eq!(sub.read_msg(Duration::from_secs(10))["type"], "hello");
-    let r = sub.request(1, "subscribe", json!({"topics": ["utterance", "state"]}), Duration::from_secs(10));
+    let r = sub.request(
+        1,
+        "subscribe",
+        json!({"topics": ["utterance", "state"]}),
+        Duration::from_secs(10),
+    );
     assert_eq!(r["type"], "subscribed", "{r}");
 
     // Read events until the input is exhausted (plus the last classification).
@@ -105,29 +120,52 @@ fn file_input_gives_one_event_per_clip_with_the_offline_emotion() {
             }
         }
     }
-    assert_eq!(events.len(), clips.len(), "one utterance per clip: {events:#?}\n{}", serd.logs());
+    assert_eq!(
+        events.len(),
+        clips.len(),
+        "one utterance per clip: {events:#?}\n{}",
+        serd.logs()
+    );
 
     let mut ctl = env.connect();
     ctl.read_msg(Duration::from_secs(10));
     for (i, (ev, clip)) in events.iter().zip(&clips).enumerate() {
         assert_eq!(ev["seq"], i as u64 + 1);
         let dur = ev["duration_s"].as_f64().unwrap();
-        assert!((1.0..6.0).contains(&dur), "duration {dur} for {}", clip.display());
-        assert_eq!(ev["emotion"], expected_emotion(&mut ctl, clip), "clip {}", clip.display());
-        assert_eq!(ev["emoji"].as_str().unwrap().is_empty(), false);
+        assert!(
+            (1.0..6.0).contains(&dur),
+            "duration {dur} for {}",
+            clip.display()
+        );
+        assert_eq!(
+            ev["emotion"],
+            expected_emotion(&mut ctl, clip),
+            "clip {}",
+            clip.display()
+        );
+        assert!(!ev["emoji"].as_str().unwrap().is_empty());
     }
     // Starts are in order and about 2 s of silence plus a clip apart.
-    let starts: Vec<chrono::DateTime<chrono::Utc>> =
-        events.iter().map(|e| e["start"].as_str().unwrap().parse().unwrap()).collect();
+    let starts: Vec<chrono::DateTime<chrono::Utc>> = events
+        .iter()
+        .map(|e| e["start"].as_str().unwrap().parse().unwrap())
+        .collect();
     assert!(starts.windows(2).all(|w| w[0] < w[1]), "{starts:?}");
 
     let status = ctl.request(2, "status", json!({}), Duration::from_secs(10));
     assert_eq!(status["data"]["state"], "listening", "{status}");
-    assert_eq!(status["data"]["device"], format!("file:{}", input.display()));
+    assert_eq!(
+        status["data"]["device"],
+        format!("file:{}", input.display())
+    );
     assert_eq!(status["data"]["utterances"], clips.len() as u64);
 
     let hist = ctl.request(3, "history", json!({}), Duration::from_secs(10));
-    assert_eq!(hist["data"]["entries"].as_array().unwrap(), &events, "history holds exactly the events");
+    assert_eq!(
+        hist["data"]["entries"].as_array().unwrap(),
+        &events,
+        "history holds exactly the events"
+    );
     let file = std::fs::read_to_string(env.data_dir().join("history.jsonl")).unwrap();
     assert_eq!(file.lines().count(), clips.len());
 
@@ -135,7 +173,11 @@ fn file_input_gives_one_event_per_clip_with_the_offline_emotion() {
     assert_eq!(mood["data"]["status"], "current");
     assert_eq!(mood["data"]["utterances"], clips.len() as u64);
 
-    assert!(serd.terminate(Duration::from_secs(30)).success(), "{}", serd.logs());
+    assert!(
+        serd.terminate(Duration::from_secs(30)).success(),
+        "{}",
+        serd.logs()
+    );
 }
 
 #[test]

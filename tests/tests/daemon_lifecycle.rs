@@ -5,8 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::json;
 use ser_e2e::TestEnv;
+use serde_json::json;
 
 /// A long silent WAV: keeps a file-input daemon running without any sound server.
 fn silence(env: &TestEnv) -> PathBuf {
@@ -42,23 +42,42 @@ fn a_second_daemon_is_refused_and_the_socket_is_private() {
     first.wait_for_socket(Duration::from_secs(60));
 
     let sock = env.socket();
-    assert_eq!(std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(std::fs::metadata(sock.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(sock.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
 
     let mut second = env.spawn_serd(args(&wav));
     let status = second.wait_exit(Duration::from_secs(60));
     assert_eq!(status.code(), Some(2), "{}", second.logs());
     assert!(
-        second.stderr().contains(&format!("serd is already running (pid {})", first.pid())),
+        second
+            .stderr()
+            .contains(&format!("serd is already running (pid {})", first.pid())),
         "{}",
         second.logs()
     );
     // The first one is untouched.
     let mut c = env.connect();
-    assert_eq!(c.read_msg(Duration::from_secs(10))["data"]["pid"], first.pid());
+    assert_eq!(
+        c.read_msg(Duration::from_secs(10))["data"]["pid"],
+        first.pid()
+    );
     let st = c.request(1, "status", json!({}), Duration::from_secs(10));
     assert_eq!(st["data"]["state"], "listening", "{st}");
-    assert!(first.terminate(Duration::from_secs(30)).success(), "{}", first.logs());
+    assert!(
+        first.terminate(Duration::from_secs(30)).success(),
+        "{}",
+        first.logs()
+    );
     assert!(!sock.exists());
 }
 
@@ -70,7 +89,10 @@ fn a_stale_socket_after_kill_9_is_replaced() {
     first.wait_for_socket(Duration::from_secs(60));
     first.signal(libc::SIGKILL);
     first.wait_exit(Duration::from_secs(30));
-    assert!(env.socket().exists(), "kill -9 leaves the socket file behind");
+    assert!(
+        env.socket().exists(),
+        "kill -9 leaves the socket file behind"
+    );
 
     let mut second = env.spawn_serd(args(&wav));
     second.wait_for_socket(Duration::from_secs(60));
@@ -79,7 +101,11 @@ fn a_stale_socket_after_kill_9_is_replaced() {
     assert_eq!(hello["type"], "hello");
     assert_eq!(hello["data"]["pid"], second.pid());
     assert_eq!(hello["data"]["protocol"], 1);
-    assert!(second.terminate(Duration::from_secs(30)).success(), "{}", second.logs());
+    assert!(
+        second.terminate(Duration::from_secs(30)).success(),
+        "{}",
+        second.logs()
+    );
 }
 
 #[test]
@@ -89,18 +115,33 @@ fn sigint_and_shutdown_request_exit_zero() {
     let mut serd = env.spawn_serd(args(&wav));
     serd.wait_for_socket(Duration::from_secs(60));
     serd.signal(libc::SIGINT);
-    assert_eq!(serd.wait_exit(Duration::from_secs(30)).code(), Some(0), "{}", serd.logs());
+    assert_eq!(
+        serd.wait_exit(Duration::from_secs(30)).code(),
+        Some(0),
+        "{}",
+        serd.logs()
+    );
 
     let mut serd = env.spawn_serd(args(&wav));
     serd.wait_for_socket(Duration::from_secs(60));
     let mut sub = env.connect();
     sub.read_msg(Duration::from_secs(10));
-    sub.request(1, "subscribe", json!({"topics": ["state"]}), Duration::from_secs(10));
+    sub.request(
+        1,
+        "subscribe",
+        json!({"topics": ["state"]}),
+        Duration::from_secs(10),
+    );
     let mut c = env.connect();
     c.read_msg(Duration::from_secs(10));
     let r = c.request(1, "shutdown", json!({}), Duration::from_secs(10));
     assert_eq!(r["type"], "ok", "{r}");
-    assert_eq!(serd.wait_exit(Duration::from_secs(30)).code(), Some(0), "{}", serd.logs());
+    assert_eq!(
+        serd.wait_exit(Duration::from_secs(30)).code(),
+        Some(0),
+        "{}",
+        serd.logs()
+    );
     // The subscriber heard about it before the connection closed.
     let mut saw_stopping = false;
     while let Ok(Some(line)) = sub.try_read_line(Duration::from_secs(5)) {
@@ -118,18 +159,30 @@ fn invalid_config_exits_3_naming_the_key_and_reload_keeps_the_old_one() {
     let status = serd.wait_exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(3), "{}", serd.logs());
     let err = serd.stderr();
-    assert!(err.contains("mood.half_life_s") && err.contains(&cfg.display().to_string()), "{err}");
+    assert!(
+        err.contains("mood.half_life_s") && err.contains(&cfg.display().to_string()),
+        "{err}"
+    );
 
     env.write_config("[mood]\nhalf_life_s = 20\n");
     let mut serd = env.spawn_serd(args(&wav));
     serd.wait_for_socket(Duration::from_secs(60));
     let mut c = env.connect();
     c.read_msg(Duration::from_secs(10));
-    assert_eq!(c.request(1, "mood", json!({}), Duration::from_secs(10))["data"]["half_life_s"], 20.0);
+    assert_eq!(
+        c.request(1, "mood", json!({}), Duration::from_secs(10))["data"]["half_life_s"],
+        20.0
+    );
     env.write_config("[history]\nkeep_files = \"many\"\n");
     let r = c.request(2, "reload", json!({}), Duration::from_secs(10));
     assert_eq!(r["data"]["code"], "invalid_config", "{r}");
-    assert!(r["data"]["message"].as_str().unwrap().contains("history.keep_files"), "{r}");
+    assert!(
+        r["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("history.keep_files"),
+        "{r}"
+    );
     env.write_config("[mood]\nhalf_life_s = 45\n");
     serd.signal(libc::SIGHUP);
     let mut reloaded = false;
@@ -148,10 +201,23 @@ fn invalid_config_exits_3_naming_the_key_and_reload_keeps_the_old_one() {
 #[test]
 fn print_config_prints_every_section_with_defaults() {
     let env = TestEnv::without_rig();
-    let out = env.command(ser_e2e::bin("serd")).arg("--print-config").output().unwrap();
+    let out = env
+        .command(ser_e2e::bin("serd"))
+        .arg("--print-config")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for s in ["[audio]", "[vad]", "[mood]", "[history]", "[notifications]", "[tray]", "[model]", "half_life_s = 60.0"] {
+    for s in [
+        "[audio]",
+        "[vad]",
+        "[mood]",
+        "[history]",
+        "[notifications]",
+        "[tray]",
+        "[model]",
+        "half_life_s = 60.0",
+    ] {
         assert!(text.contains(s), "{s} missing:\n{text}");
     }
 }

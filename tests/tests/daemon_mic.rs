@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
 use ser_e2e::{mic_lock, ravdess_clip, RawConn, Rig, TestEnv};
+use serde_json::{json, Value};
 
 fn wait_state(conn: &mut RawConn, want: &str, timeout: Duration) -> Value {
     let deadline = Instant::now() + timeout;
@@ -27,7 +27,12 @@ fn mic_speech_becomes_events_and_unplugging_is_survived() {
     serd.wait_for_socket(Duration::from_secs(60));
     let mut sub = env.connect();
     sub.read_msg(Duration::from_secs(10));
-    let r = sub.request(1, "subscribe", json!({"topics": ["utterance", "state"]}), Duration::from_secs(10));
+    let r = sub.request(
+        1,
+        "subscribe",
+        json!({"topics": ["utterance", "state"]}),
+        Duration::from_secs(10),
+    );
     assert_eq!(r["type"], "subscribed");
     wait_state(&mut sub, "listening", Duration::from_secs(60));
 
@@ -44,7 +49,10 @@ fn mic_speech_becomes_events_and_unplugging_is_survived() {
 
     let unplugged = rig.unplug_mic();
     let st = wait_state(&mut sub, "no_device", Duration::from_secs(60));
-    assert!(st["data"]["reason"].as_str().is_some_and(|r| !r.is_empty()), "{st}");
+    assert!(
+        st["data"]["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{st}"
+    );
     let status = ctl.request(3, "status", json!({}), Duration::from_secs(10));
     assert_eq!(status["data"]["state"], "no_device");
     assert!(status["data"]["device_error"].is_string(), "{status}");
@@ -54,7 +62,11 @@ fn mic_speech_becomes_events_and_unplugging_is_survived() {
     rig.play_into_mic(&ravdess_clip(2, 4, 2, 2, 1));
     let ev = sub.read_until_type("utterance", Duration::from_secs(60));
     assert_eq!(ev["data"]["seq"], 2, "{ev}");
-    assert!(serd.terminate(Duration::from_secs(30)).success(), "{}", serd.logs());
+    assert!(
+        serd.terminate(Duration::from_secs(30)).success(),
+        "{}",
+        serd.logs()
+    );
 }
 
 #[test]
@@ -66,7 +78,12 @@ fn pause_closes_the_input_and_resume_reopens_it() {
     serd.wait_for_socket(Duration::from_secs(60));
     let mut sub = env.connect();
     sub.read_msg(Duration::from_secs(10));
-    sub.request(1, "subscribe", json!({"topics": ["state"]}), Duration::from_secs(10));
+    sub.request(
+        1,
+        "subscribe",
+        json!({"topics": ["state"]}),
+        Duration::from_secs(10),
+    );
     wait_state(&mut sub, "listening", Duration::from_secs(60));
     let mut ctl = env.connect();
     ctl.read_msg(Duration::from_secs(10));
@@ -76,5 +93,9 @@ fn pause_closes_the_input_and_resume_reopens_it() {
     let r = ctl.request(3, "resume", json!({}), Duration::from_secs(30));
     assert_eq!(r["type"], "ok", "{r}");
     wait_state(&mut sub, "listening", Duration::from_secs(60));
-    assert!(serd.terminate(Duration::from_secs(30)).success(), "{}", serd.logs());
+    assert!(
+        serd.terminate(Duration::from_secs(30)).success(),
+        "{}",
+        serd.logs()
+    );
 }
