@@ -67,6 +67,7 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -205,9 +206,11 @@ fn run(cli: Cli, config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         }
     }
     if ui_ran {
-        // The stop-wait thread ran the shutdown sequence before ending the UI;
-        // make sure it has (the UI may also have returned on its own).
-        core.request_stop(StopReason::Ui);
+        // The UI may also return on its own (no tray host, GTK failed): the
+        // daemon then goes on headless until the stop-wait thread starts the stop.
+        while !core.is_stopping() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     } else {
         let reason = wait_stop(&stop_rx);
         shutdown(&core, reason);
