@@ -4,8 +4,10 @@
 //! audio), `serctl analyze` (files) and the training pipeline (feature dump),
 //! so all three see exactly the same features and segments.
 
+pub mod audio;
 pub mod error;
 pub mod features;
 
+pub use audio::{decode_file, DecodedAudio, Resampler};
 pub use error::{Error, Result};
 pub use features::{FeatureConfig, FeatureExtractor, FeatureKind, Features};

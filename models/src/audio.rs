@@ -1,0 +1,476 @@
+//! Decoding audio files and bringing any audio to 16 kHz mono.
+//!
+//! There is one resampling code path, [`Resampler`]: a streaming downmixer
+//! (mean of the channels) followed by a rubato sinc resampler. [`decode_file`]
+//! feeds it the decoded packets; the daemon's pipeline thread feeds it the
+//! microphone chunks. Samples are never dropped or repeated to change rate.
+//!
+//! Decoding uses symphonia: WAV (PCM 8/16/24/32-bit integer, 32/64-bit float,
+//! any rate and channel count), FLAC, MP3 and Ogg Vorbis.
+//!
+//! Damaged files: packets that fail to decode are skipped and the rest is kept
+//! (as players do). A truncated file (e.g. a WAV whose data chunk is shorter
+//! than its header says) therefore decodes to the samples that are present,
+//! without an error. A file where nothing at all decodes is [`Error::Corrupt`].
+
+use std::fs;
+use std::io::ErrorKind;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use rubato::{
+    calculate_cutoff, Resampler as _, SincFixedIn, SincInterpolationParameters,
+    SincInterpolationType, WindowFunction,
+};
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+use crate::error::{Error, Result};
+use crate::features::SAMPLE_RATE;
+
+/// A decoded file, as 16 kHz mono.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DecodedAudio {
+    /// Mono samples at 16 kHz, in [-1, 1].
+    pub samples: Vec<f32>,
+    /// The file's own sample rate in Hz.
+    pub source_rate: u32,
+    /// The file's own channel count.
+    pub source_channels: u16,
+    /// Duration of the decoded audio in seconds (source frames / source rate).
+    pub duration_s: f64,
+}
+
+/// Lowest input rate the resampler accepts, in Hz.
+pub const MIN_RATE: u32 = 1_000;
+/// Highest input rate the resampler accepts, in Hz.
+pub const MAX_RATE: u32 = 768_000;
+/// Most channels the resampler accepts.
+pub const MAX_CHANNELS: u16 = 256;
+
+/// Mono frames fed to rubato at a time.
+const CHUNK: usize = 1024;
+
+/// Streaming downmix + resample of interleaved audio to 16 kHz mono.
+///
+/// Push chunks of any size (even a partial frame), collect the output, and
+/// call [`flush`](Self::flush) at the end of the stream to get the tail. The
+/// output is aligned with the input (the filter delay is removed) and, after
+/// `flush`, has `round(input_frames * 16000 / in_rate)` samples.
+///
+/// `Send` (not `Sync`): one thread owns it.
+pub struct Resampler {
+    in_rate: u32,
+    channels: usize,
+    /// Interleaved samples of an incomplete frame carried over between pushes.
+    partial: Vec<f32>,
+    /// Input frames seen so far.
+    frames_in: u64,
+    /// Output samples handed out so far.
+    frames_out: u64,
+    inner: Option<Sinc>,
+}
+
+struct Sinc {
+    rubato: SincFixedIn<f32>,
+    /// Mono input waiting for a full chunk.
+    pending: Vec<f32>,
+    out: Vec<Vec<f32>>,
+    /// Output samples still to discard (the filter delay).
+    skip: usize,
+}
+
+impl std::fmt::Debug for Resampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resampler")
+            .field("in_rate", &self.in_rate)
+            .field("channels", &self.channels)
+            .field("frames_in", &self.frames_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Resampler {
+    /// A resampler from `in_rate` Hz with `channels` interleaved channels to 16 kHz mono.
+    pub fn new(in_rate: u32, channels: u16) -> Result<Self> {
+        if !(MIN_RATE..=MAX_RATE).contains(&in_rate) {
+            return Err(Error::InvalidStream(format!(
+                "sample rate {in_rate} Hz is outside {MIN_RATE}..={MAX_RATE} Hz"
+            )));
+        }
+        if channels == 0 || channels > MAX_CHANNELS {
+            return Err(Error::InvalidStream(format!(
+                "{channels} channels is outside 1..={MAX_CHANNELS}"
+            )));
+        }
+        let inner = if in_rate == SAMPLE_RATE {
+            None
+        } else {
+            let window = WindowFunction::BlackmanHarris2;
+            let params = SincInterpolationParameters {
+                sinc_len: 256,
+                f_cutoff: calculate_cutoff(256, window),
+                oversampling_factor: 256,
+                interpolation: SincInterpolationType::Cubic,
+                window,
+            };
+            let ratio = f64::from(SAMPLE_RATE) / f64::from(in_rate);
+            let rubato = SincFixedIn::new(ratio, 1.0, params, CHUNK, 1)
+                .map_err(|e| Error::InvalidStream(format!("resampler: {e}")))?;
+            let out = rubato.output_buffer_allocate(true);
+            let skip = rubato.output_delay();
+            Some(Sinc {
+                rubato,
+                pending: Vec::with_capacity(CHUNK),
+                out,
+                skip,
+            })
+        };
+        Ok(Resampler {
+            in_rate,
+            channels: usize::from(channels),
+            partial: Vec::new(),
+            frames_in: 0,
+            frames_out: 0,
+            inner,
+        })
+    }
+
+    /// The input sample rate in Hz.
+    pub fn in_rate(&self) -> u32 {
+        self.in_rate
+    }
+
+    /// The input channel count.
+    pub fn channels(&self) -> u16 {
+        self.channels as u16
+    }
+
+    /// Push interleaved samples (any length) and append the 16 kHz mono output
+    /// that is ready to `out`.
+    pub fn push(&mut self, interleaved: &[f32], out: &mut Vec<f32>) {
+        let ch = self.channels;
+        let mut rest = interleaved;
+        if !self.partial.is_empty() {
+            let need = (ch - self.partial.len()).min(rest.len());
+            self.partial.extend_from_slice(&rest[..need]);
+            rest = &rest[need..];
+            if self.partial.len() == ch {
+                let frame = std::mem::take(&mut self.partial);
+                self.push_frames(&frame, out);
+            }
+        }
+        let whole = rest.len() / ch * ch;
+        self.push_frames(&rest[..whole], out);
+        self.partial.extend_from_slice(&rest[whole..]);
+    }
+
+    /// End of stream: append the remaining output to `out` and reset, so the
+    /// resampler can take a new stream. An incomplete last frame is dropped.
+    pub fn flush(&mut self, out: &mut Vec<f32>) {
+        self.partial.clear();
+        let expected = (self.frames_in as f64 * f64::from(SAMPLE_RATE) / f64::from(self.in_rate))
+            .round() as u64;
+        if let Some(s) = &mut self.inner {
+            // Zero-pad until the filter has produced every expected sample.
+            let mut guard = 0;
+            while self.frames_out < expected && guard < 64 {
+                s.pending.resize(CHUNK, 0.0);
+                let before = out.len();
+                Self::run_chunk(s, out);
+                self.frames_out += (out.len() - before) as u64;
+                guard += 1;
+            }
+            if self.frames_out > expected {
+                out.truncate(out.len() - (self.frames_out - expected) as usize);
+            }
+            s.rubato.reset();
+            s.pending.clear();
+            s.skip = s.rubato.output_delay();
+        }
+        self.frames_in = 0;
+        self.frames_out = 0;
+    }
+
+    fn push_frames(&mut self, interleaved: &[f32], out: &mut Vec<f32>) {
+        let ch = self.channels;
+        let n = interleaved.len() / ch;
+        self.frames_in += n as u64;
+        let before = out.len();
+        let mono = interleaved.chunks_exact(ch).map(|f| {
+            if ch == 1 {
+                f[0]
+            } else {
+                f.iter().sum::<f32>() / ch as f32
+            }
+        });
+        match &mut self.inner {
+            None => out.extend(mono),
+            Some(s) => {
+                for v in mono {
+                    s.pending.push(v);
+                    if s.pending.len() == CHUNK {
+                        Self::run_chunk(s, out);
+                    }
+                }
+            }
+        }
+        self.frames_out += (out.len() - before) as u64;
+    }
+
+    /// Resample the full pending chunk, dropping the initial filter delay.
+    fn run_chunk(s: &mut Sinc, out: &mut Vec<f32>) {
+        let (_, produced) = s
+            .rubato
+            .process_into_buffer(&[&s.pending[..]], &mut s.out, None)
+            .expect("buffers are sized by the resampler itself");
+        s.pending.clear();
+        let got = &s.out[0][..produced];
+        let skip = s.skip.min(got.len());
+        s.skip -= skip;
+        out.extend_from_slice(&got[skip..]);
+    }
+}
+
+/// Resample a whole interleaved buffer to 16 kHz mono (one [`Resampler`] pass).
+pub fn to_mono_16k(interleaved: &[f32], rate: u32, channels: u16) -> Result<Vec<f32>> {
+    let mut r = Resampler::new(rate, channels)?;
+    let mut out = Vec::with_capacity(
+        (interleaved.len() as f64 / f64::from(channels.max(1)) * f64::from(SAMPLE_RATE)
+            / f64::from(rate.max(1))) as usize
+            + 16,
+    );
+    r.push(interleaved, &mut out);
+    r.flush(&mut out);
+    Ok(out)
+}
+
+/// Refuse paths that are missing, not regular files, or empty, before opening them.
+fn check_regular_file(path: &Path) -> Result<()> {
+    let meta = fs::metadata(path).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => Error::NotFound {
+            path: path.to_path_buf(),
+        },
+        _ => Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    })?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        let kind = if ft.is_dir() {
+            "directory"
+        } else {
+            special_kind(&ft)
+        };
+        return Err(Error::NotAFile {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
+    if meta.len() == 0 {
+        return Err(Error::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn special_kind(ft: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_char_device() {
+        "character device"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_ft: &fs::FileType) -> &'static str {
+    "special file"
+}
+
+/// Decode an audio file to 16 kHz mono.
+///
+/// Errors name the file: [`Error::NotFound`], [`Error::NotAFile`] (directory,
+/// FIFO, device, socket: refused before opening), [`Error::EmptyFile`],
+/// [`Error::UnsupportedFormat`], [`Error::NoAudioTrack`], [`Error::Corrupt`],
+/// [`Error::Io`]. A valid file with no samples gives empty `samples`.
+pub fn decode_file(path: impl AsRef<Path>) -> Result<DecodedAudio> {
+    let path = path.as_ref();
+    check_regular_file(path)?;
+    let file = fs::File::open(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    // symphonia has had panics on malformed input; bad input must not panic us.
+    match catch_unwind(AssertUnwindSafe(|| decode_stream(path, file))) {
+        Ok(r) => r,
+        Err(_) => Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: "the decoder failed on malformed data".into(),
+        }),
+    }
+}
+
+fn decode_stream(path: &Path, file: fs::File) -> Result<DecodedAudio> {
+    let p = || path.to_path_buf();
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            mss,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| match e {
+            SymError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => Error::Corrupt {
+                path: p(),
+                reason: "the file ends inside its header".into(),
+            },
+            SymError::IoError(io) => Error::Io {
+                path: p(),
+                source: io,
+            },
+            SymError::DecodeError(m) => Error::Corrupt {
+                path: p(),
+                reason: m.to_string(),
+            },
+            other => Error::UnsupportedFormat {
+                path: p(),
+                reason: other.to_string(),
+            },
+        })?;
+    let mut format = probed.format;
+    let track = format
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or_else(|| Error::NoAudioTrack { path: p() })?;
+    let track_id = track.id;
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .map_err(|e| Error::UnsupportedFormat {
+            path: p(),
+            reason: e.to_string(),
+        })?;
+    let mut rate = track.codec_params.sample_rate;
+    let mut channels = track.codec_params.channels.map(|c| c.count() as u16);
+
+    let mut resampler: Option<Resampler> = None;
+    let mut samples = Vec::new();
+    let mut source_frames: u64 = 0;
+    let mut sample_buf: Option<SampleBuffer<f32>> = None;
+    let mut decode_errors = 0usize;
+    let mut last_error = String::new();
+    loop {
+        let packet = match format.next_packet() {
+            Ok(p) => p,
+            Err(SymError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => break,
+            Err(SymError::ResetRequired) => break,
+            Err(SymError::DecodeError(m)) => {
+                decode_errors += 1;
+                last_error = m.to_string();
+                break;
+            }
+            Err(SymError::IoError(e)) => {
+                return Err(Error::Io {
+                    path: p(),
+                    source: e,
+                })
+            }
+            Err(e) => {
+                return Err(Error::Corrupt {
+                    path: p(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        let decoded = match decoder.decode(&packet) {
+            Ok(d) => d,
+            Err(SymError::DecodeError(m)) => {
+                decode_errors += 1;
+                last_error = m.to_string();
+                continue;
+            }
+            Err(SymError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => break,
+            Err(e) => {
+                return Err(Error::Corrupt {
+                    path: p(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let spec = *decoded.spec();
+        let (r, c) = (spec.rate, spec.channels.count() as u16);
+        let resampler = match &mut resampler {
+            Some(res) => {
+                if res.in_rate() != r || res.channels() != c {
+                    return Err(Error::Corrupt {
+                        path: p(),
+                        reason: format!(
+                            "the stream changes from {} Hz × {} channels to {r} Hz × {c} channels",
+                            res.in_rate(),
+                            res.channels()
+                        ),
+                    });
+                }
+                res
+            }
+            None => {
+                rate = Some(r);
+                channels = Some(c);
+                resampler.insert(Resampler::new(r, c).map_err(|e| Error::UnsupportedFormat {
+                    path: p(),
+                    reason: e.to_string(),
+                })?)
+            }
+        };
+        let frames = decoded.frames();
+        if frames == 0 {
+            continue;
+        }
+        let buf = match &mut sample_buf {
+            Some(b) if b.capacity() >= decoded.capacity() * usize::from(c) => b,
+            _ => sample_buf.insert(SampleBuffer::new(decoded.capacity() as u64, spec)),
+        };
+        buf.copy_interleaved_ref(decoded);
+        source_frames += frames as u64;
+        resampler.push(buf.samples(), &mut samples);
+    }
+    if let Some(r) = &mut resampler {
+        r.flush(&mut samples);
+    }
+    if source_frames == 0 && decode_errors > 0 {
+        return Err(Error::Corrupt {
+            path: p(),
+            reason: format!("no packet could be decoded ({last_error})"),
+        });
+    }
+    let source_rate = rate.unwrap_or(SAMPLE_RATE);
+    Ok(DecodedAudio {
+        samples,
+        source_rate,
+        source_channels: channels.unwrap_or(1),
+        duration_s: source_frames as f64 / f64::from(source_rate.max(1)),
+    })
+}

@@ -1,0 +1,336 @@
+//! Decoding and resampling against real files written in a temp dir.
+//!
+//! Needs `sox` (writes FLAC and Ogg Vorbis through `libsox-fmt-base`, which
+//! `apt-get install sox` brings) and `lame` (MP3) on PATH: Debian packages
+//! `sox lame`. `mkfifo` comes with coreutils.
+
+use std::f32::consts::PI;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rustfft::{num_complex::Complex32, FftPlanner};
+use ser_models::audio::{decode_file, to_mono_16k, Resampler};
+use ser_models::Error;
+
+const FREQ: f32 = 1000.0;
+
+fn sine(rate: u32, secs: f32, amp: f32) -> Vec<f32> {
+    let n = (rate as f32 * secs).round() as usize;
+    (0..n)
+        .map(|i| amp * (2.0 * PI * FREQ * i as f32 / rate as f32).sin())
+        .collect()
+}
+
+/// Frequency (Hz) of the strongest FFT bin of 16 kHz audio (middle 8192 samples).
+fn peak_hz(x: &[f32]) -> f32 {
+    let n = 8192;
+    assert!(x.len() >= n, "only {} samples", x.len());
+    let off = (x.len() - n) / 2;
+    let mut buf: Vec<Complex32> = (0..n)
+        .map(|i| {
+            let w = 0.5 - 0.5 * (2.0 * PI * i as f32 / n as f32).cos();
+            Complex32::new(x[off + i] * w, 0.0)
+        })
+        .collect();
+    FftPlanner::new().plan_fft_forward(n).process(&mut buf);
+    let (bin, _) = buf[..n / 2]
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.norm().total_cmp(&b.1.norm()))
+        .unwrap();
+    bin as f32 * 16_000.0 / n as f32
+}
+
+fn rms(x: &[f32]) -> f32 {
+    (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt()
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Fmt {
+    I8,
+    I16,
+    I24,
+    I32,
+    F32,
+}
+
+/// Write `secs` of a 1 kHz sine (amplitude 0.5) on every channel.
+fn write_wav(path: &Path, rate: u32, channels: u16, fmt: Fmt, secs: f32) {
+    let (bits, float) = match fmt {
+        Fmt::I8 => (8, false),
+        Fmt::I16 => (16, false),
+        Fmt::I24 => (24, false),
+        Fmt::I32 => (32, false),
+        Fmt::F32 => (32, true),
+    };
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: bits,
+        sample_format: if float {
+            hound::SampleFormat::Float
+        } else {
+            hound::SampleFormat::Int
+        },
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for v in sine(rate, secs, 0.5) {
+        for _ in 0..channels {
+            match fmt {
+                Fmt::F32 => w.write_sample(v).unwrap(),
+                Fmt::I8 => w.write_sample((v * 127.0).round() as i8).unwrap(),
+                Fmt::I16 => w.write_sample((v * 32767.0).round() as i16).unwrap(),
+                Fmt::I24 => w.write_sample((v * 8_388_607.0).round() as i32).unwrap(),
+                Fmt::I32 => w
+                    .write_sample((v * 2_147_483_647.0).round() as i32)
+                    .unwrap(),
+            }
+        }
+    }
+    w.finalize().unwrap();
+}
+
+fn check_sine(path: &Path, rate: u32, channels: u16, secs: f64, tol_s: f64) {
+    let d = decode_file(path).unwrap_or_else(|e| panic!("{e}"));
+    let what = path.display();
+    assert_eq!(d.source_rate, rate, "{what}");
+    assert_eq!(d.source_channels, channels, "{what}");
+    assert!(
+        (d.duration_s - secs).abs() <= tol_s,
+        "{what}: {} s",
+        d.duration_s
+    );
+    let want_len = d.duration_s * 16_000.0;
+    assert!(
+        (d.samples.len() as f64 - want_len).abs() <= 1.0,
+        "{what}: {} samples",
+        d.samples.len()
+    );
+    let peak = peak_hz(&d.samples);
+    assert!((peak - FREQ).abs() <= 2.0, "{what}: peak at {peak} Hz");
+    let mid = &d.samples[d.samples.len() / 4..d.samples.len() * 3 / 4];
+    let r = rms(mid);
+    assert!((r - 0.5 / 2f32.sqrt()).abs() < 0.02, "{what}: rms {r}");
+    assert!(d.samples.iter().all(|v| v.is_finite() && v.abs() <= 1.0));
+}
+
+#[test]
+fn wav_every_width_rate_and_channel_count() {
+    let dir = tempfile::tempdir().unwrap();
+    for rate in [8_000, 16_000, 22_050, 44_100, 48_000] {
+        for channels in [1u16, 2, 6] {
+            for fmt in [Fmt::I16, Fmt::I24, Fmt::F32] {
+                let p = dir.path().join(format!("s_{rate}_{channels}_{fmt:?}.wav"));
+                write_wav(&p, rate, channels, fmt, 1.0);
+                check_sine(&p, rate, channels, 1.0, 1e-6);
+            }
+        }
+    }
+    for fmt in [Fmt::I8, Fmt::I32] {
+        let p = dir.path().join(format!("s_{fmt:?}.wav"));
+        write_wav(&p, 44_100, 2, fmt, 1.0);
+        check_sine(&p, 44_100, 2, 1.0, 1e-6);
+    }
+}
+
+#[test]
+fn downmix_is_the_channel_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("lr.wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 16_000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(&p, spec).unwrap();
+    for v in sine(16_000, 0.5, 0.5) {
+        w.write_sample(v).unwrap();
+        w.write_sample(-v).unwrap();
+    }
+    w.finalize().unwrap();
+    let d = decode_file(&p).unwrap();
+    assert_eq!(d.samples.len(), 8000);
+    assert!(d.samples.iter().all(|v| v.abs() < 1e-6));
+}
+
+fn tool(cmd: &str, args: &[&std::ffi::OsStr]) {
+    let st = Command::new(cmd)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run `{cmd}` ({e}): install the Debian package `{cmd}`"));
+    assert!(st.success(), "`{cmd}` failed");
+}
+
+#[test]
+fn flac_ogg_and_mp3() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("src.wav");
+    write_wav(&wav, 44_100, 2, Fmt::I16, 2.0);
+    let flac = dir.path().join("s.flac");
+    let ogg = dir.path().join("s.ogg");
+    let mp3 = dir.path().join("s.mp3");
+    tool("sox", &[wav.as_os_str(), flac.as_os_str()]);
+    tool("sox", &[wav.as_os_str(), ogg.as_os_str()]);
+    tool(
+        "lame",
+        &["--quiet".as_ref(), wav.as_os_str(), mp3.as_os_str()],
+    );
+    check_sine(&flac, 44_100, 2, 2.0, 1e-6);
+    check_sine(&ogg, 44_100, 2, 2.0, 0.01);
+    // MP3 frames pad the start and end (encoder delay): allow 0.1 s.
+    check_sine(&mp3, 44_100, 2, 2.0, 0.1);
+}
+
+#[test]
+fn streaming_resampler_ignores_chunk_sizes() {
+    let rate = 44_100;
+    let x: Vec<f32> = sine(rate, 1.3, 0.5)
+        .into_iter()
+        .flat_map(|v| [v, 0.25 * v, -0.1 * v])
+        .collect();
+    let whole = to_mono_16k(&x, rate, 3).unwrap();
+    assert_eq!(whole.len(), (1.3f64 * 16_000.0).round() as usize);
+    // Chunk sizes that split frames (not multiples of 3) and odd lengths.
+    let mut seed = 7u64;
+    for sizes in [vec![1usize], vec![7], vec![480], vec![4096], vec![0]] {
+        let mut r = Resampler::new(rate, 3).unwrap();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < x.len() {
+            let n = if sizes[0] == 0 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                1 + (seed >> 33) as usize % 5000
+            } else {
+                sizes[0]
+            };
+            let end = (i + n).min(x.len());
+            r.push(&x[i..end], &mut out);
+            i = end;
+        }
+        r.flush(&mut out);
+        assert_eq!(out, whole, "chunks {sizes:?}");
+        // A flushed resampler takes a new stream and gives the same result.
+        let mut again = Vec::new();
+        r.push(&x, &mut again);
+        r.flush(&mut again);
+        assert_eq!(again, whole);
+    }
+}
+
+#[test]
+fn resampler_refuses_bad_streams() {
+    assert!(matches!(Resampler::new(0, 1), Err(Error::InvalidStream(_))));
+    assert!(matches!(
+        Resampler::new(48_000, 0),
+        Err(Error::InvalidStream(_))
+    ));
+    assert!(matches!(
+        Resampler::new(10_000_000, 2),
+        Err(Error::InvalidStream(_))
+    ));
+}
+
+fn err_of(p: &Path) -> Error {
+    let e = decode_file(p).expect_err("should fail");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&p.display().to_string()),
+        "message does not name the file: {msg}"
+    );
+    e
+}
+
+#[test]
+fn bad_files_give_errors_that_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.wav");
+    assert!(matches!(err_of(&missing), Error::NotFound { .. }));
+
+    assert!(matches!(
+        err_of(dir.path()),
+        Error::NotAFile {
+            kind: "directory",
+            ..
+        }
+    ));
+
+    let fifo = dir.path().join("pipe.wav");
+    tool("mkfifo", &[fifo.as_os_str()]);
+    // Refused before opening: opening a FIFO for reading would block here.
+    assert!(matches!(
+        err_of(&fifo),
+        Error::NotAFile { kind: "FIFO", .. }
+    ));
+    assert!(matches!(
+        err_of(Path::new("/dev/null")),
+        Error::NotAFile {
+            kind: "character device",
+            ..
+        }
+    ));
+
+    let empty = dir.path().join("empty.wav");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(matches!(err_of(&empty), Error::EmptyFile { .. }));
+
+    // Random bytes, with and without a known extension.
+    let mut seed = 42u64;
+    let junk: Vec<u8> = (0..20_000)
+        .map(|_| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (seed >> 56) as u8
+        })
+        .collect();
+    for name in ["junk.wav", "junk.mp3", "junk.bin", "junk"] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, &junk).unwrap();
+        let e = err_of(&p);
+        assert!(
+            matches!(e, Error::UnsupportedFormat { .. } | Error::Corrupt { .. }),
+            "{name}: {e:?}"
+        );
+    }
+    // A text file.
+    let txt = dir.path().join("notes.txt");
+    std::fs::write(&txt, "hello, this is not audio\n".repeat(100)).unwrap();
+    assert!(matches!(err_of(&txt), Error::UnsupportedFormat { .. }));
+
+    // A WAV cut inside its header.
+    let wav = dir.path().join("ok.wav");
+    write_wav(&wav, 16_000, 1, Fmt::I16, 0.5);
+    let bytes = std::fs::read(&wav).unwrap();
+    let cut = dir.path().join("cut_header.wav");
+    std::fs::write(&cut, &bytes[..30]).unwrap();
+    let e = err_of(&cut);
+    assert!(
+        matches!(e, Error::Corrupt { .. } | Error::UnsupportedFormat { .. }),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn truncated_wav_decodes_what_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("full.wav");
+    write_wav(&wav, 48_000, 2, Fmt::I16, 2.0);
+    let bytes = std::fs::read(&wav).unwrap();
+    // Keep the header (44 bytes) and 0.75 s of the 2 s the header announces.
+    let keep = 44 + 48_000 * 2 * 2 * 3 / 4;
+    let cut: PathBuf = dir.path().join("truncated.wav");
+    std::fs::write(&cut, &bytes[..keep]).unwrap();
+    check_sine(&cut, 48_000, 2, 0.75, 0.03);
+}
+
+#[test]
+fn zero_sample_wav_is_empty_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("zero.wav");
+    write_wav(&p, 22_050, 2, Fmt::I16, 0.0);
+    let d = decode_file(&p).unwrap();
+    assert!(d.samples.is_empty());
+    assert_eq!(d.duration_s, 0.0);
+    assert_eq!((d.source_rate, d.source_channels), (22_050, 2));
+}
