@@ -465,7 +465,8 @@ mod tests {
         let err = FeatureConfig::from_json(&v.to_string()).unwrap_err();
         assert!(err.to_string().contains("preemphasis"), "{err}");
 
-        let cases: Vec<(fn(&mut FeatureConfig), &str)> = vec![
+        type Mutation = fn(&mut FeatureConfig);
+        let cases: Vec<(Mutation, &str)> = vec![
             (|c| c.sample_rate = 22050, "sample_rate"),
             (|c| c.win_length = 600, "win_length"),
             (|c| c.hop_length = 0, "hop_length"),

@@ -7,7 +7,9 @@
 pub mod audio;
 pub mod error;
 pub mod features;
+pub mod segment;
 
 pub use audio::{decode_file, DecodedAudio, Resampler};
 pub use error::{Error, Result};
 pub use features::{FeatureConfig, FeatureExtractor, FeatureKind, Features};
+pub use segment::{segment_all, Segmenter, SegmenterConfig, Utterance};
