@@ -153,17 +153,17 @@ impl Config {
                 }
             }
         }
-        cfg.validate().map_err(|(k, p)| key_err(k.into(), p))?;
+        cfg.validate().map_err(|(k, p)| key_err(k, p))?;
         Ok(cfg)
     }
 
     /// Range checks serde cannot express. Returns the key and the problem.
-    fn validate(&self) -> Result<(), (&'static str, String)> {
-        fn check(ok: bool, key: &'static str, problem: &str) -> Result<(), (&'static str, String)> {
+    fn validate(&self) -> Result<(), (String, String)> {
+        fn check(ok: bool, key: &str, problem: &str) -> Result<(), (String, String)> {
             if ok {
                 Ok(())
             } else {
-                Err((key, problem.to_string()))
+                Err((key.to_string(), problem.to_string()))
             }
         }
         check(
@@ -196,7 +196,7 @@ impl Config {
             "notifications.quiet_hours",
             "must be empty or a span like \"22:00-07:00\"",
         )?;
-        self.vad.validate()?;
+        crate::vad::validate(&self.vad)?;
         Ok(())
     }
 
@@ -335,6 +335,9 @@ mod tests {
             ),
             ("[tray]\nenabled = \"yes\"\n", "tray.enabled"),
             ("[model]\npth = \"x\"\n", "model.pth"),
+            ("[vad]\nvad_mode = \"loud\"\n", "vad.vad_mode"),
+            ("[vad]\nonset_frames = 0\n", "vad.onset_frames"),
+            ("[vad]\nhangover = 3\n", "vad.hangover"),
             ("[sound]\n", "sound"),
             ("mood = 3\n", "mood"),
         ];

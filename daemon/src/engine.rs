@@ -19,6 +19,7 @@ impl Engine {
     }
 }
 pub const SAMPLE_RATE: u32 = 16_000;
+/// Audio ready for the input ring: `channels`-interleaved f32 at `sample_rate`.
 pub struct Decoded {
     pub samples: Vec<f32>,
     pub sample_rate: u32,
@@ -28,21 +29,45 @@ pub struct Segment {
     pub start_sample: u64,
     pub samples: Vec<f32>,
 }
-pub struct Resampler;
+/// Streaming downmix + resampling to 16 kHz mono (`ser_models::Resampler`).
+pub struct Resampler(ser_models::Resampler);
 impl Resampler {
-    pub fn new(_r: u32, _c: u16) -> Result<Self, String> {
-        Err("the recogniser (ser_models) is not wired into serd yet".into())
+    pub fn new(rate: u32, channels: u16) -> Result<Self, String> {
+        ser_models::Resampler::new(rate, channels)
+            .map(Resampler)
+            .map_err(|e| e.to_string())
     }
-    pub fn push(&mut self, _i: &[f32], _o: &mut Vec<f32>) {}
-    pub fn flush(&mut self, _o: &mut Vec<f32>) {}
+    pub fn push(&mut self, interleaved: &[f32], out: &mut Vec<f32>) {
+        self.0.push(interleaved, out)
+    }
+    pub fn flush(&mut self, out: &mut Vec<f32>) {
+        self.0.flush(out)
+    }
 }
-pub struct Segmenter;
+/// The VAD segmenter (`ser_models::segment::Segmenter`; `!Send`: create it
+/// on the thread that uses it).
+pub struct Segmenter(ser_models::segment::Segmenter);
 impl Segmenter {
-    pub fn new(_c: &crate::vad::VadConfig) -> Result<Self, String> {
-        Err("the recogniser (ser_models) is not wired into serd yet".into())
+    pub fn new(cfg: &crate::vad::VadConfig) -> Result<Self, String> {
+        ser_models::segment::Segmenter::new(cfg)
+            .map(Segmenter)
+            .map_err(|e| e.to_string())
     }
-    pub fn push(&mut self, _i: &[f32], _o: &mut Vec<Segment>) {}
-    pub fn flush(&mut self, _o: &mut Vec<Segment>) {}
+    pub fn push(&mut self, samples: &[f32], out: &mut Vec<Segment>) {
+        out.extend(self.0.push(samples).into_iter().map(Segment::from));
+    }
+    pub fn flush(&mut self, out: &mut Vec<Segment>) {
+        out.extend(self.0.finish().into_iter().map(Segment::from));
+    }
+}
+
+impl From<ser_models::segment::Utterance> for Segment {
+    fn from(u: ser_models::segment::Utterance) -> Segment {
+        Segment {
+            start_sample: u.start_sample,
+            samples: u.samples,
+        }
+    }
 }
 impl Engine {
     pub fn embedded() -> anyhow::Result<Engine> {
@@ -51,7 +76,13 @@ impl Engine {
     pub fn from_path(_p: &Path) -> anyhow::Result<Engine> {
         anyhow::bail!("the recogniser (ser_models) is not wired into serd yet")
     }
-    pub fn decode(_p: &Path) -> anyhow::Result<Decoded> {
-        anyhow::bail!("the recogniser (ser_models) is not wired into serd yet")
+    /// Decodes a file (any format `ser_models` reads) to 16 kHz mono.
+    pub fn decode(p: &Path) -> anyhow::Result<Decoded> {
+        let d = ser_models::decode_file(p)?;
+        Ok(Decoded {
+            samples: d.samples,
+            sample_rate: SAMPLE_RATE,
+            channels: 1,
+        })
     }
 }
