@@ -37,6 +37,8 @@ struct Active {
     segmenter: Segmenter,
     /// 16 kHz samples given to the segmenter so far.
     fed: u64,
+    /// Wall-clock time the input was opened.
+    opened: DateTime<Utc>,
     name: String,
 }
 
@@ -71,6 +73,7 @@ pub fn run(core: Arc<Core>, rx: Receiver<PipelineMsg>, jobs: Sender<Job>) {
                             resampler,
                             segmenter,
                             fed: 0,
+                            opened: Utc::now(),
                             name,
                         });
                     }
@@ -129,9 +132,16 @@ fn feed(a: &mut Active, out16: &[f32], segs: &mut Vec<Segment>, jobs: &Sender<Jo
 fn emit(a: &Active, segs: &mut Vec<Segment>, jobs: &Sender<Job>) {
     let now = Utc::now();
     for s in segs.drain(..) {
-        // The last sample fed is "now"; the utterance began that many samples earlier.
-        let back = a.fed.saturating_sub(s.start_sample) as f64 / f64::from(SAMPLE_RATE);
-        let start = now - chrono::Duration::microseconds((back * 1e6) as i64);
+        // Live audio: the last sample fed is "now", so the utterance began
+        // that many samples earlier (robust to lost blocks). Audio fed faster
+        // than real time (`--pace max`) would land before the input opened,
+        // so it is placed on the input's own timeline instead, never later than now.
+        let us = |samples: u64| {
+            chrono::Duration::microseconds((samples as f64 * 1e6 / f64::from(SAMPLE_RATE)) as i64)
+        };
+        let from_now = now - us(a.fed.saturating_sub(s.start_sample));
+        let from_open = a.opened + us(s.start_sample);
+        let start = from_now.max(from_open).min(now);
         let job = Job {
             start,
             samples: s.samples,
