@@ -3,7 +3,6 @@
 /// Success.
 pub const OK: u8 = 0;
 /// `analyze`: at least one input could not be analysed (the others were).
-#[allow(dead_code)] // used once the offline analyser is wired to ser_models
 pub const SOME_INPUTS_FAILED: u8 = 1;
 /// Usage error, or any other error.
 pub const ERROR: u8 = 2;
