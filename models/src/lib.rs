@@ -5,11 +5,14 @@
 //! so all three see exactly the same features and segments.
 
 pub mod audio;
+pub mod dataset;
 pub mod error;
 pub mod features;
+pub mod labels;
 pub mod segment;
 
 pub use audio::{decode_file, DecodedAudio, Resampler};
 pub use error::{Error, Result};
 pub use features::{FeatureConfig, FeatureExtractor, FeatureKind, Features};
+pub use labels::LABELS;
 pub use segment::{segment_all, Segmenter, SegmenterConfig, Utterance};
