@@ -3,7 +3,8 @@
 
 use std::io::Read;
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ser_e2e::{mic_lock, ravdess_clip, Rig, TestEnv};
 
@@ -15,8 +16,10 @@ fn peak(raw: &[u8]) -> i32 {
         .unwrap_or(0)
 }
 
-/// Records `virtmic` (raw s16le 16 kHz mono) while `play` runs, returning the capture.
-fn record_mic_while(rig: &Rig, play: impl FnOnce()) -> Vec<u8> {
+/// Records `virtmic` (raw s16le 16 kHz mono): waits until the recorder delivers data,
+/// runs `play`, then keeps recording `after` more bytes than were captured before
+/// `play` started, so a slow start or a capture lag under load cannot cut the clip.
+fn record_mic_while(rig: &Rig, after: usize, play: impl FnOnce()) -> Vec<u8> {
     let mut rec = rig
         .command("parec")
         .args([
@@ -30,17 +33,40 @@ fn record_mic_while(rig: &Rig, play: impl FnOnce()) -> Vec<u8> {
         .stderr(Stdio::null())
         .spawn()
         .expect("start parec");
+    let mut out = rec.stdout.take().expect("parec stdout");
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let buf = Arc::clone(&buf);
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = out.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        })
+    };
+    let len = || buf.lock().unwrap().len();
+    let wait_for = |bytes: usize, what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while len() < bytes {
+            assert!(
+                Instant::now() < deadline,
+                "parec delivered only {} bytes, waiting for {what}",
+                len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(3200, "its first 100 ms");
+    let before = len();
     play();
-    // Give the recorder the tail end of the clip, then stop it.
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for(before + after, "the end of the clip");
     let _ = rec.kill();
-    let mut raw = Vec::new();
-    rec.stdout
-        .take()
-        .expect("parec stdout")
-        .read_to_end(&mut raw)
-        .expect("read parec");
     let _ = rec.wait();
+    reader.join().expect("reader thread");
+    let raw = buf.lock().unwrap().clone();
     raw
 }
 
@@ -66,6 +92,7 @@ fn a_clip_played_into_virtspk_is_heard_on_virtmic() {
     let _lock = mic_lock();
     let clip = ravdess_clip(1, 5, 2, 1, 1);
     let reader = hound::WavReader::open(&clip).expect("open the RAVDESS clip");
+    let clip_bytes = reader.len() as usize * 2;
     let clip_peak = reader
         .into_samples::<i16>()
         .map(|s| i32::from(s.expect("sample")).abs())
@@ -76,13 +103,12 @@ fn a_clip_played_into_virtspk_is_heard_on_virtmic() {
         "the clip itself is near-silent: {clip_peak}"
     );
 
-    let quiet = record_mic_while(&rig, || std::thread::sleep(Duration::from_millis(500)));
+    let quiet = record_mic_while(&rig, 8000, || {});
     assert_eq!(peak(&quiet), 0, "virtmic is not silent while nothing plays");
 
-    let raw = record_mic_while(&rig, || rig.play_into_mic(&clip));
-    // Seconds of audio captured, and the loudest sample: the clip passes the sink and the
+    let raw = record_mic_while(&rig, clip_bytes + 8000, || rig.play_into_mic(&clip));
+    // The loudest sample comes through unchanged: the clip passes the sink and the
     // remap source untouched (16 kHz mono s16 end to end), so its peak comes through.
-    assert!(raw.len() > 16_000 * 2, "captured only {} bytes", raw.len());
     assert_eq!(
         peak(&raw),
         clip_peak,
