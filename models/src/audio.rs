@@ -251,7 +251,7 @@ pub fn to_mono_16k(interleaved: &[f32], rate: u32, channels: u16) -> Result<Vec<
 }
 
 /// Refuse paths that are missing, not regular files, or empty, before opening them.
-fn check_regular_file(path: &Path) -> Result<()> {
+pub(crate) fn check_regular_file(path: &Path) -> Result<()> {
     let meta = fs::metadata(path).map_err(|e| match e.kind() {
         ErrorKind::NotFound => Error::NotFound {
             path: path.to_path_buf(),

@@ -9,10 +9,12 @@ pub mod dataset;
 pub mod error;
 pub mod features;
 pub mod labels;
+pub mod model;
 pub mod segment;
 
 pub use audio::{decode_file, DecodedAudio, Resampler};
 pub use error::{Error, Result};
 pub use features::{FeatureConfig, FeatureExtractor, FeatureKind, Features};
 pub use labels::LABELS;
+pub use model::{Classifier, ModelInfo};
 pub use segment::{segment_all, Segmenter, SegmenterConfig, Utterance};
