@@ -7,7 +7,7 @@
 # Idempotent: a rig already running under $RIG_RUN is stopped first.
 # Everything lives in $RIG_RUN (default /tmp/ser-rig). Tests `source $RIG_RUN/env`
 # (or use ser_e2e::Rig::get()). Stop it with tests/rig/stop.sh.
-# See /work/shared/TEST-RIG.md (or docs in tests/rig/README.md) for what each piece is for.
+# See tests/rig/README.md for what each piece is for.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TRAY_HOST=${1:-${RIG_TRAY:-sni}}
