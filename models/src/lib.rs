@@ -4,6 +4,7 @@
 //! audio), `serctl analyze` (files) and the training pipeline (feature dump),
 //! so all three see exactly the same features and segments.
 
+pub mod analysis;
 pub mod audio;
 pub mod dataset;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod labels;
 pub mod model;
 pub mod segment;
 
+pub use analysis::{analyze_file, analyze_samples, Analysis, SegmentResult};
 pub use audio::{decode_file, DecodedAudio, Resampler};
 pub use error::{Error, Result};
 pub use features::{FeatureConfig, FeatureExtractor, FeatureKind, Features};

@@ -176,3 +176,45 @@ fn broken_models_are_refused_with_the_reason() {
         Err(Error::NotFound { .. })
     ));
 }
+
+#[test]
+fn analysis_combines_segments_by_duration() {
+    use ser_models::analysis::{analyze_file, analyze_samples};
+    use ser_models::SegmenterConfig;
+    let c = Classifier::from_path(fixture("tiny.onnx")).unwrap();
+    let cfg = SegmenterConfig::default();
+    let a_clip = common::clip("Actor_01/03-01-05-01-01-01-01.wav");
+    let b_clip = common::clip("Actor_02/03-01-03-02-02-01-02.wav");
+    let mut x = vec![0.0; 16_000];
+    x.extend(&a_clip);
+    x.extend(vec![0.0; 24_000]);
+    x.extend(&b_clip);
+    x.extend(vec![0.0; 16_000]);
+    let a = analyze_samples(&c, &x, &cfg).unwrap();
+    assert_eq!(a.segments.len(), 2, "{:?}", a.segments);
+    assert!((a.duration_s - x.len() as f64 / 16_000.0).abs() < 1e-9);
+    let utts = ser_models::segment_all(&x, &cfg).unwrap();
+    let mut want = [0f64; 8];
+    let mut total = 0.0;
+    for (s, u) in a.segments.iter().zip(&utts) {
+        assert_eq!((s.start_s, s.end_s), (u.start_s(), u.end_s()));
+        assert_eq!(s.probs, c.classify(&u.samples).unwrap());
+        for k in 0..8 {
+            want[k] += u.duration_s() * f64::from(s.probs[k]);
+        }
+        total += u.duration_s();
+    }
+    let v = a.verdict.unwrap();
+    for k in 0..8 {
+        assert!((f64::from(v[k]) - want[k] / total).abs() < 1e-6);
+    }
+    // Silence: no segments, no verdict.
+    let s = analyze_samples(&c, &vec![0.0; 48_000], &cfg).unwrap();
+    assert!(s.segments.is_empty() && s.verdict.is_none());
+    assert!((s.duration_s - 3.0).abs() < 1e-9);
+    // A file: its own duration.
+    let path = common::ravdess_dir().join("Actor_01/03-01-05-01-01-01-01.wav");
+    let f = analyze_file(&c, &path, &cfg).unwrap();
+    assert_eq!(f.segments.len(), 1);
+    assert!((f.duration_s - a_clip.len() as f64 / 16_000.0).abs() < 1e-6);
+}
