@@ -199,14 +199,14 @@ fn analysis_combines_segments_by_duration() {
     for (s, u) in a.segments.iter().zip(&utts) {
         assert_eq!((s.start_s, s.end_s), (u.start_s(), u.end_s()));
         assert_eq!(s.probs, c.classify(&u.samples).unwrap());
-        for k in 0..8 {
-            want[k] += u.duration_s() * f64::from(s.probs[k]);
+        for (w, p) in want.iter_mut().zip(s.probs) {
+            *w += u.duration_s() * f64::from(p);
         }
         total += u.duration_s();
     }
     let v = a.verdict.unwrap();
-    for k in 0..8 {
-        assert!((f64::from(v[k]) - want[k] / total).abs() < 1e-6);
+    for (got, w) in v.iter().zip(want) {
+        assert!((f64::from(*got) - w / total).abs() < 1e-6);
     }
     // Silence: no segments, no verdict.
     let s = analyze_samples(&c, &vec![0.0; 48_000], &cfg).unwrap();
