@@ -222,9 +222,8 @@ fn show(r: &FileReport, json: bool) -> Result<()> {
     ))?;
     for s in &r.segments {
         output::line(format!(
-            "  {:>7.2}–{:<7.2} {} {} {:>4}",
-            s.start_s,
-            s.end_s,
+            "  {:>16}  {} {} {:>4}",
+            format!("{:.2}–{:.2} s", s.start_s, s.end_s),
             s.emotion.emoji(),
             style::emotion(s.emotion, 9),
             style::percent(s.confidence)

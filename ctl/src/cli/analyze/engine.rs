@@ -1,51 +1,60 @@
-//! The recogniser as `serctl analyze` uses it: decode (ser_models), segment
-//! (ser_models, the same VAD settings as the daemon), classify each segment,
-//! and build the protocol's `FileReport`.
+//! The recogniser as `serctl analyze` uses it: ser_models decodes, segments
+//! (the daemon's VAD settings), classifies and combines; this module turns
+//! the result into the protocol's `FileReport`.
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{Context, Result};
 use ser_ctl::protocol::{Emotion, FileReport, Probs, Segment};
-use ser_models::SegmenterConfig;
+use ser_models::{Classifier, SegmenterConfig};
 
-/// A loaded model, shared by all worker threads.
+/// A loaded model, shared by all worker threads (`Classifier` is `Send + Sync`).
 pub struct Engine {
+    classifier: Classifier,
     segmenter: SegmenterConfig,
-    model: String,
 }
 
 impl Engine {
     /// Loads the model at `path`, or the embedded default.
-    pub fn load(_path: Option<&Path>) -> Result<Engine> {
-        bail!(
-            "this build of serctl has no classifier yet (ser_models::Classifier is not available)"
-        )
-    }
-
-    /// Classifies one utterance (16 kHz mono).
-    fn classify(&self, _samples: &[f32]) -> Result<Probs, String> {
-        Err("no classifier".into())
+    pub fn load(path: Option<&Path>) -> Result<Engine> {
+        let classifier = match path {
+            Some(p) => Classifier::from_path(p)
+                .with_context(|| format!("loading the model {}", p.display()))?,
+            None => Classifier::embedded().context("loading the embedded model")?,
+        };
+        Ok(Engine {
+            classifier,
+            segmenter: SegmenterConfig::default(),
+        })
     }
 
     /// Analyses one file; the error is one line naming the problem (not the path).
     pub fn analyze(&self, path: &Path) -> Result<FileReport, String> {
         let audio = ser_models::decode_file(path).map_err(|e| problem(path, &e))?;
-        let utterances = ser_models::segment_all(&audio.samples, &self.segmenter)
-            .map_err(|e| problem(path, &e))?;
-        let mut segments = Vec::with_capacity(utterances.len());
-        for u in &utterances {
-            let probs = self.classify(&u.samples)?;
-            let (emotion, confidence) = probs.top();
-            segments.push(Segment {
-                start_s: u.start_s(),
-                end_s: u.end_s(),
-                emotion,
-                emoji: emotion.emoji().to_string(),
-                confidence,
-                probs,
-            });
-        }
-        let verdict = verdict(&segments);
+        let analysis =
+            ser_models::analyze_samples(&self.classifier, &audio.samples, &self.segmenter)
+                .map_err(|e| problem(path, &e))?;
+        let segments = analysis
+            .segments
+            .iter()
+            .map(|s| {
+                let probs = Probs(s.probs);
+                let (emotion, confidence) = probs.top();
+                Segment {
+                    start_s: s.start_s,
+                    end_s: s.end_s,
+                    emotion,
+                    emoji: emotion.emoji().to_string(),
+                    confidence,
+                    probs,
+                }
+            })
+            .collect();
+        let verdict: Option<(Emotion, f32, Probs)> = analysis.verdict.map(|v| {
+            let probs = Probs(v);
+            let (e, c) = probs.top();
+            (e, c, probs)
+        });
         Ok(FileReport {
             path: path.to_path_buf(),
             duration_s: audio.duration_s,
@@ -57,7 +66,7 @@ impl Engine {
             probs: verdict.map(|v| v.2),
             note: verdict.is_none().then(|| "no speech detected".to_string()),
             segments,
-            model: self.model.clone(),
+            model: self.classifier.info().version.clone(),
         })
     }
 }
@@ -74,53 +83,19 @@ fn problem(path: &Path, e: &ser_models::Error) -> String {
     }
 }
 
-/// The whole-file verdict: the duration-weighted mean of the segments'
-/// probabilities, renormalised; `None` without segments.
-pub fn verdict(segments: &[Segment]) -> Option<(Emotion, f32, Probs)> {
-    let mut sum = [0.0f64; 8];
-    let mut total = 0.0f64;
-    for s in segments {
-        let w = (s.end_s - s.start_s).max(0.0);
-        total += w;
-        for (acc, p) in sum.iter_mut().zip(s.probs.0) {
-            *acc += w * f64::from(p);
-        }
-    }
-    let norm: f64 = sum.iter().sum();
-    if segments.is_empty() || total <= 0.0 || norm <= 0.0 {
-        return None;
-    }
-    let probs = Probs(sum.map(|v| (v / norm) as f32));
-    let (e, c) = probs.top();
-    Some((e, c, probs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn seg(start_s: f64, end_s: f64, p: [f32; 8]) -> Segment {
-        let probs = Probs(p);
-        let (emotion, confidence) = probs.top();
-        Segment {
-            start_s,
-            end_s,
-            emotion,
-            emoji: emotion.emoji().into(),
-            confidence,
-            probs,
-        }
-    }
-
     #[test]
-    fn the_verdict_weighs_segments_by_duration() {
-        let a = seg(0.0, 3.0, [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
-        let b = seg(4.0, 5.0, [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
-        let (e, c, p) = verdict(&[a, b]).unwrap();
-        assert_eq!(e, Emotion::Happy);
-        assert!((c - 0.75).abs() < 1e-6);
-        assert!((p.get(Emotion::Angry) - 0.25).abs() < 1e-6);
-        assert!((p.0.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-        assert_eq!(verdict(&[]), None);
+    fn problems_do_not_repeat_the_path() {
+        let p = Path::new("/x/a.wav");
+        let e = ser_models::Error::EmptyFile { path: p.into() };
+        assert_eq!(problem(p, &e), "the file is empty");
+        let e = ser_models::Error::Io {
+            path: p.into(),
+            source: std::io::Error::from_raw_os_error(libc::EACCES),
+        };
+        assert_eq!(problem(p, &e), "Permission denied");
     }
 }
