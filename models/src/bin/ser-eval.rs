@@ -1,0 +1,181 @@
+//! `ser-eval`: accuracy of a model on labelled audio.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use rayon::prelude::*;
+use ser_models::analysis::{analyze_samples, argmax};
+use ser_models::dataset::{self, LabelledFile};
+use ser_models::{decode_file, Classifier, SegmenterConfig, LABELS};
+use serde::Serialize;
+
+/// Evaluate a model on labelled audio, exactly as `serctl analyze` would judge it.
+///
+/// DATA is a folder of RAVDESS-named files (`MM-VV-EE-II-SS-RR-AA.wav`, EE =
+/// emotion 01..08) or a CSV of `path,label` rows. Each file goes through the
+/// same analysis as `serctl analyze` (VAD segments, one prediction per
+/// segment, duration-weighted verdict); the predicted emotion is the
+/// verdict's most likely one. Files with no speech are classified whole and
+/// counted as such.
+///
+/// Prints WA (weighted accuracy: correct / files), UA (unweighted accuracy:
+/// mean of the per-class recalls), per-class recall and the confusion matrix
+/// (rows = true emotion, columns = predicted).
+///
+/// Example: ser-eval --data ../shared/data/ravdess --model models/assets/default.onnx
+#[derive(Parser, Debug)]
+#[command(version, verbatim_doc_comment)]
+struct Args {
+    /// Folder of RAVDESS-named audio, or a CSV of `path,label` rows.
+    #[arg(long, value_name = "DIR_OR_CSV")]
+    data: PathBuf,
+    /// Model file (default: the built-in model).
+    #[arg(long, value_name = "PATH")]
+    model: Option<PathBuf>,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct Failure {
+    path: String,
+    error: String,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    model_version: String,
+    labels: [&'static str; 8],
+    files: usize,
+    evaluated: usize,
+    no_speech_files: usize,
+    failed: Vec<Failure>,
+    wa: f64,
+    ua: f64,
+    /// Per-class recall; `None` for a class with no files.
+    recall: Vec<Option<f64>>,
+    support: [usize; 8],
+    /// confusion[true][predicted]
+    confusion: [[usize; 8]; 8],
+}
+
+/// (predicted label, whether the file had no speech)
+fn predict(c: &Classifier, f: &LabelledFile, cfg: &SegmenterConfig) -> Result<(usize, bool)> {
+    let audio = decode_file(&f.path)?;
+    let a = analyze_samples(c, &audio.samples, cfg)?;
+    Ok(match a.verdict {
+        Some(v) => (argmax(&v).0, false),
+        None => (argmax(&c.classify(&audio.samples)?).0, true),
+    })
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let classifier = match &args.model {
+        Some(p) => Classifier::from_path(p)?,
+        None => Classifier::embedded()?,
+    };
+    let listing = dataset::list(&args.data)
+        .with_context(|| format!("reading the data set {}", args.data.display()))?;
+    if listing.files.is_empty() {
+        bail!(
+            "{}: no labelled audio files found (expected RAVDESS names like 03-01-05-01-01-01-01.wav or a path,label CSV)",
+            args.data.display()
+        );
+    }
+    if let Some(n) = args.jobs {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global()
+            .context("starting the worker threads")?;
+    }
+    let cfg = SegmenterConfig::default();
+    let results: Vec<_> = listing
+        .files
+        .par_iter()
+        .map(|f| predict(&classifier, f, &cfg))
+        .collect();
+
+    let mut confusion = [[0usize; 8]; 8];
+    let mut failed = Vec::new();
+    let mut no_speech = 0;
+    for (f, r) in listing.files.iter().zip(results) {
+        match r {
+            Ok((pred, whole)) => {
+                confusion[f.label][pred] += 1;
+                no_speech += usize::from(whole);
+            }
+            Err(e) => failed.push(Failure {
+                path: f.rel_path.clone(),
+                error: format!("{e:#}"),
+            }),
+        }
+    }
+    let support: [usize; 8] = std::array::from_fn(|i| confusion[i].iter().sum());
+    let evaluated: usize = support.iter().sum();
+    if evaluated == 0 {
+        bail!("no file could be evaluated ({} failed)", failed.len());
+    }
+    let correct: usize = (0..8).map(|i| confusion[i][i]).sum();
+    let recall: Vec<Option<f64>> = (0..8)
+        .map(|i| (support[i] > 0).then(|| confusion[i][i] as f64 / support[i] as f64))
+        .collect();
+    let present: Vec<f64> = recall.iter().flatten().copied().collect();
+    let r = Report {
+        model: classifier.info().source.clone(),
+        model_version: classifier.info().version.clone(),
+        labels: LABELS,
+        files: listing.files.len(),
+        evaluated,
+        no_speech_files: no_speech,
+        wa: correct as f64 / evaluated as f64,
+        ua: present.iter().sum::<f64>() / present.len() as f64,
+        recall,
+        support,
+        confusion,
+        failed,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    for f in &r.failed {
+        eprintln!("skipped {}: {}", f.path, f.error);
+    }
+    println!("model {} ({})", r.model, r.model_version);
+    println!(
+        "{} files, {} evaluated, {} without speech (classified whole), {} failed",
+        r.files,
+        r.evaluated,
+        r.no_speech_files,
+        r.failed.len()
+    );
+    println!("WA {:.1} %   UA {:.1} %", r.wa * 100.0, r.ua * 100.0);
+    println!();
+    println!("{:<10} {:>7} {:>7}", "class", "recall", "files");
+    for i in 0..8 {
+        let rec = r.recall[i].map_or("-".to_string(), |v| format!("{:.1} %", v * 100.0));
+        println!("{:<10} {:>7} {:>7}", LABELS[i], rec, r.support[i]);
+    }
+    println!();
+    println!("confusion (rows = true, columns = predicted)");
+    print!("{:<10}", "");
+    for l in LABELS {
+        print!(" {:>5}", &l[..l.len().min(5)]);
+    }
+    println!();
+    for (i, row) in r.confusion.iter().enumerate() {
+        print!("{:<10}", LABELS[i]);
+        for v in row {
+            print!(" {v:>5}");
+        }
+        println!();
+    }
+    Ok(())
+}

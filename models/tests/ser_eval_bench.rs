@@ -1,0 +1,123 @@
+//! `ser-eval` and `ser-bench` run for real on a few RAVDESS clips.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use ser_models::analysis::{analyze_samples, argmax};
+use ser_models::{decode_file, Classifier, SegmenterConfig};
+use serde_json::Value;
+
+fn tiny() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.onnx")
+}
+
+fn run(bin: &str, args: &[&std::ffi::OsStr]) -> Value {
+    let out = Command::new(bin).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn ser_eval_reports_the_confusion_of_the_analysis_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let rav = common::ravdess_dir();
+    let clips = [
+        ("Actor_01/03-01-05-01-01-01-01.wav", "angry"),
+        ("Actor_02/03-01-03-02-02-01-02.wav", "happy"),
+        ("Actor_11/03-01-04-01-01-02-11.wav", "sad"),
+        ("Actor_24/03-01-01-01-02-02-24.wav", "neutral"),
+    ];
+    let silent = dir.path().join("silent.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&silent, spec).unwrap();
+    for _ in 0..8000 {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+    let mut csv = String::new();
+    for (c, l) in clips {
+        csv += &format!("{},{l}\n", rav.join(c).display());
+    }
+    csv += "silent.wav,calm\nmissing.wav,calm\n";
+    let csv_path = dir.path().join("set.csv");
+    std::fs::write(&csv_path, csv).unwrap();
+
+    let r = run(
+        env!("CARGO_BIN_EXE_ser-eval"),
+        &[
+            "--data".as_ref(),
+            csv_path.as_os_str(),
+            "--model".as_ref(),
+            tiny().as_os_str(),
+            "--json".as_ref(),
+        ],
+    );
+    assert_eq!(r["model_version"], "tiny-1");
+    assert_eq!(r["files"], 6);
+    assert_eq!(r["evaluated"], 5);
+    assert_eq!(r["no_speech_files"], 1);
+    assert_eq!(r["failed"].as_array().unwrap().len(), 1);
+
+    // The same predictions through the library.
+    let c = Classifier::from_path(tiny()).unwrap();
+    let mut confusion = [[0u64; 8]; 8];
+    let labelled = clips
+        .iter()
+        .map(|(p, l)| (rav.join(p), *l))
+        .chain([(silent.clone(), "calm")]);
+    for (path, label) in labelled {
+        let audio = decode_file(&path).unwrap();
+        let a = analyze_samples(&c, &audio.samples, &SegmenterConfig::default()).unwrap();
+        let p = a
+            .verdict
+            .unwrap_or_else(|| c.classify(&audio.samples).unwrap());
+        confusion[ser_models::labels::label_index(label).unwrap()][argmax(&p).0] += 1;
+    }
+    let got: Vec<Vec<u64>> = serde_json::from_value(r["confusion"].clone()).unwrap();
+    assert_eq!(got, confusion.map(|r| r.to_vec()).to_vec());
+    let correct: u64 = (0..8).map(|i| confusion[i][i]).sum();
+    assert!((r["wa"].as_f64().unwrap() - correct as f64 / 5.0).abs() < 1e-9);
+    // UA: mean recall over the classes present (angry, happy, sad, neutral, calm).
+    let ua: f64 = [0, 1, 2, 3, 4]
+        .iter()
+        .map(|&i| confusion[i][i] as f64 / confusion[i].iter().sum::<u64>() as f64)
+        .sum::<f64>()
+        / 5.0;
+    assert!((r["ua"].as_f64().unwrap() - ua).abs() < 1e-9);
+    assert_eq!(r["recall"][5], Value::Null);
+}
+
+#[test]
+fn ser_bench_reports_every_stage() {
+    let rav = common::ravdess_dir();
+    let r = run(
+        env!("CARGO_BIN_EXE_ser-bench"),
+        &[
+            "--data".as_ref(),
+            rav.as_os_str(),
+            "--limit".as_ref(),
+            "3".as_ref(),
+            "--json".as_ref(),
+        ],
+    );
+    assert_eq!(r["files"], 3);
+    assert_eq!(r["failed"], 0);
+    assert!(r["utterances"].as_u64().unwrap() >= 3);
+    assert!(r["audio_s"].as_f64().unwrap() > 6.0);
+    for s in ["decode", "segment", "features", "inference", "total"] {
+        assert!(r[s]["seconds"].as_f64().unwrap() > 0.0, "{s}");
+        assert!(r[s]["x_realtime"].as_f64().unwrap() > 0.0, "{s}");
+    }
+    assert_eq!(r["model"], "<embedded>");
+}
