@@ -10,6 +10,7 @@ mod engine;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use anyhow::{Context, Result};
@@ -84,15 +85,21 @@ pub fn run(a: &Args) -> Result<u8> {
     };
 
     let (tx, rx) = mpsc::channel::<(usize, Result<FileReport, String>)>();
+    let stopped = AtomicBool::new(false);
     let result = std::thread::scope(|s| -> Result<()> {
-        let (files, engine) = (&files, &engine);
+        let (files, engine, stopped) = (&files, &engine, &stopped);
         s.spawn(move || {
             pool.install(|| {
                 files
                     .par_iter()
                     .enumerate()
                     .for_each_with(tx, |tx, (i, path)| {
-                        let _ = tx.send((i, engine.analyze(path)));
+                        // Once the printer is gone (stdout closed), skip the rest.
+                        if !stopped.load(Ordering::Relaxed)
+                            && tx.send((i, engine.analyze(path))).is_err()
+                        {
+                            stopped.store(true, Ordering::Relaxed);
+                        }
                     })
             })
         });

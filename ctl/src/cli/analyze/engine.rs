@@ -18,8 +18,7 @@ impl Engine {
     /// Loads the model at `path`, or the embedded default.
     pub fn load(path: Option<&Path>) -> Result<Engine> {
         let classifier = match path {
-            Some(p) => Classifier::from_path(p)
-                .with_context(|| format!("loading the model {}", p.display()))?,
+            Some(p) => Classifier::from_path(p).context("loading the model")?, // the error names the file
             None => Classifier::embedded().context("loading the embedded model")?,
         };
         Ok(Engine {
