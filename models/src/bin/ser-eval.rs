@@ -159,9 +159,9 @@ fn main() -> Result<()> {
     println!("WA {:.1} %   UA {:.1} %", r.wa * 100.0, r.ua * 100.0);
     println!();
     println!("{:<10} {:>7} {:>7}", "class", "recall", "files");
-    for i in 0..8 {
-        let rec = r.recall[i].map_or("-".to_string(), |v| format!("{:.1} %", v * 100.0));
-        println!("{:<10} {:>7} {:>7}", LABELS[i], rec, r.support[i]);
+    for ((label, recall), support) in LABELS.iter().zip(&r.recall).zip(r.support) {
+        let rec = recall.map_or("-".to_string(), |v| format!("{:.1} %", v * 100.0));
+        println!("{label:<10} {rec:>7} {support:>7}");
     }
     println!();
     println!("confusion (rows = true, columns = predicted)");
