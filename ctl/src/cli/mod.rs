@@ -40,6 +40,7 @@ use ser_ctl::PROTOCOL_VERSION;
 #[command(
     name = "serctl",
     version,
+    verbatim_doc_comment,
     propagate_version = true,
     after_help = exit_code::TABLE,
     after_long_help = exit_code::TABLE
@@ -68,6 +69,7 @@ pub enum Command {
     /// EXAMPLES:
     ///   serctl status
     ///   serctl status --json | jq .state
+    #[command(verbatim_doc_comment)]
     Status(status::Args),
 
     /// Print the current mood: emoji, emotion, confidence, how long ago.
@@ -80,6 +82,7 @@ pub enum Command {
     ///   serctl mood                   😠 angry 83% (12 s ago)
     ///   serctl mood --json | jq -r .emotion
     ///   serctl mood --quiet || echo "no mood"
+    #[command(verbatim_doc_comment)]
     Mood(mood::Args),
 
     /// Follow the daemon: one line per utterance as it is classified.
@@ -93,6 +96,7 @@ pub enum Command {
     ///   serctl watch
     ///   serctl watch --topics utterance,mood,state
     ///   serctl watch --json | jq -c 'select(.type=="utterance") | .data.emotion'
+    #[command(verbatim_doc_comment)]
     Watch(watch::Args),
 
     /// Show past utterances and the share of each emotion over that span.
@@ -105,18 +109,21 @@ pub enum Command {
     ///   serctl history --since 2025-06-01T09:00:00Z --limit 100
     ///   serctl history --json > history.jsonl
     ///   serctl history --clear
+    #[command(verbatim_doc_comment)]
     History(history::Args),
 
     /// Pause listening: the microphone is closed until `serctl resume`.
     ///
     /// EXAMPLES:
     ///   serctl pause
+    #[command(verbatim_doc_comment)]
     Pause(control::JsonArgs),
 
     /// Resume listening after `serctl pause`.
     ///
     /// EXAMPLES:
     ///   serctl resume
+    #[command(verbatim_doc_comment)]
     Resume(control::JsonArgs),
 
     /// Stop the daemon, and wait until it is gone.
@@ -125,6 +132,7 @@ pub enum Command {
     ///
     /// EXAMPLES:
     ///   serctl stop
+    #[command(verbatim_doc_comment)]
     Stop(control::JsonArgs),
 
     /// Make serd re-read its configuration file.
@@ -134,6 +142,7 @@ pub enum Command {
     ///
     /// EXAMPLES:
     ///   $EDITOR ~/.config/ser/config.toml && serctl reload
+    #[command(verbatim_doc_comment)]
     Reload(control::JsonArgs),
 
     /// Turn desktop notifications on or off (until serd restarts), or show the setting.
@@ -141,7 +150,7 @@ pub enum Command {
     /// EXAMPLES:
     ///   serctl notifications off
     ///   serctl notifications          prints "on" or "off"
-    #[command(alias = "notify")]
+    #[command(alias = "notify", verbatim_doc_comment)]
     Notifications(control::NotificationsArgs),
 
     /// List the input devices serd can capture from; `*` marks the one in use.
@@ -149,6 +158,7 @@ pub enum Command {
     /// EXAMPLES:
     ///   serctl devices
     ///   serctl devices --json | jq -r '.[] | select(.in_use) | .name'
+    #[command(verbatim_doc_comment)]
     Devices(devices::Args),
 
     /// Classify audio files offline (no daemon needed).
@@ -170,6 +180,7 @@ pub enum Command {
     ///   serctl analyze clip.wav
     ///   serctl analyze --json recordings/ > report.jsonl
     ///   serctl analyze --model my.onnx --jobs 2 a.flac b.mp3
+    #[command(verbatim_doc_comment)]
     Analyze(analyze::Args),
 
     /// Start serd with the desktop session (systemd user unit or XDG autostart).
@@ -184,6 +195,7 @@ pub enum Command {
     ///   serctl autostart status
     ///   serctl autostart disable
     ///   serctl autostart enable --mechanism xdg
+    #[command(verbatim_doc_comment)]
     Autostart(autostart::Args),
 
     /// Print a shell completion script.
@@ -192,6 +204,7 @@ pub enum Command {
     ///   serctl completions bash > ~/.local/share/bash-completion/completions/serctl
     ///   serctl completions zsh > ~/.zfunc/_serctl
     ///   serctl completions fish > ~/.config/fish/completions/serctl.fish
+    #[command(verbatim_doc_comment)]
     Completions(generate::CompletionsArgs),
 
     /// Write manual pages: serctl.1 and one page per command.
@@ -201,6 +214,7 @@ pub enum Command {
     /// EXAMPLES:
     ///   serctl man | man -l -
     ///   serctl man --out ~/.local/share/man/man1
+    #[command(verbatim_doc_comment)]
     Man(generate::ManArgs),
 }
 
