@@ -1,8 +1,40 @@
 //! `ser-models`: the recognizer core of ser.
 //!
-//! Pure functions over `&[f32]` mono 16 kHz audio, shared by the daemon (live
-//! audio), `serctl analyze` (files) and the training pipeline (feature dump),
-//! so all three see exactly the same features and segments.
+//! Everything that turns sound into emotion probabilities, shared by the
+//! daemon (live audio), `serctl analyze` (files) and the training pipeline
+//! (feature dump), so all three see exactly the same audio, segments and
+//! features:
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`audio`] | [`decode_file`] (symphonia: WAV, FLAC, MP3, Ogg Vorbis) and the one streaming downmix + resampler to 16 kHz mono, [`Resampler`] (rubato sinc) |
+//! | [`segment`] | VAD segmentation (webrtc-vad): the streaming [`Segmenter`] and [`segment_all`] |
+//! | [`features`] | [`FeatureConfig`] (the one source of truth) and [`FeatureExtractor`]: log-mel and MFCC as librosa computes them |
+//! | [`model`] | [`Classifier`]: a self-describing ONNX model run with tract, the embedded default model |
+//! | [`analysis`] | [`analyze_samples`]: segments → per-segment probabilities → duration-weighted verdict |
+//! | [`labels`] | [`LABELS`], the canonical order of the 8 emotions, and RAVDESS file names |
+//! | [`dataset`] | labelled data sets (RAVDESS folder or `path,label` CSV) for the tools |
+//!
+//! Binaries: `ser-features` (training feature dump), `ser-eval` (accuracy of a
+//! model), `ser-bench` (speed of each stage).
+//!
+//! ```
+//! use ser_models::{analyze_samples, Classifier, SegmenterConfig, LABELS};
+//!
+//! let classifier = Classifier::embedded()?;
+//! // 16 kHz mono audio; here two seconds of silence.
+//! let samples = vec![0.0f32; 32_000];
+//! let analysis = analyze_samples(&classifier, &samples, &SegmenterConfig::default())?;
+//! assert!(analysis.verdict.is_none()); // no speech
+//! let probs = classifier.classify(&samples)?; // one utterance, classified whole
+//! assert_eq!(probs.len(), LABELS.len());
+//! # Ok::<(), ser_models::Error>(())
+//! ```
+//!
+//! Threads: [`Classifier`] and [`FeatureExtractor`] are `Send + Sync`;
+//! [`Resampler`] is `Send`; [`Segmenter`] is `!Send` (webrtc-vad), so it is
+//! created on the thread that feeds it.
+#![warn(missing_docs)]
 
 pub mod analysis;
 pub mod audio;
