@@ -58,6 +58,7 @@ const CHUNK: usize = 1024;
 
 /// Streaming downmix + resample of interleaved audio to 16 kHz mono.
 ///
+/// Non-finite input samples become 0 and the mono signal is clamped to [-1, 1].
 /// Push chunks of any size (even a partial frame), collect the output, and
 /// call [`flush`](Self::flush) at the end of the stream to get the tail. The
 /// output is aligned with the input (the filter delay is removed) and, after
@@ -203,10 +204,16 @@ impl Resampler {
         self.frames_in += n as u64;
         let before = out.len();
         let mono = interleaved.chunks_exact(ch).map(|f| {
-            if ch == 1 {
+            let v = if ch == 1 {
                 f[0]
             } else {
                 f.iter().sum::<f32>() / ch as f32
+            };
+            // NaN/∞ (possible in float files) become silence; the rest is kept in [-1, 1].
+            if v.is_finite() {
+                v.clamp(-1.0, 1.0)
+            } else {
+                0.0
             }
         });
         match &mut self.inner {

@@ -334,3 +334,30 @@ fn zero_sample_wav_is_empty_audio() {
     assert_eq!(d.duration_s, 0.0);
     assert_eq!((d.source_rate, d.source_channels), (22_050, 2));
 }
+
+#[test]
+fn non_finite_and_loud_float_samples_are_tamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("wild.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(&p, spec).unwrap();
+    for (i, v) in sine(48_000, 0.5, 0.5).into_iter().enumerate() {
+        let v = match i % 1000 {
+            0 => f32::NAN,
+            1 => f32::INFINITY,
+            2 => f32::NEG_INFINITY,
+            3 => 40.0,
+            _ => v,
+        };
+        w.write_sample(v).unwrap();
+    }
+    w.finalize().unwrap();
+    let d = decode_file(&p).unwrap();
+    assert_eq!(d.samples.len(), 8000);
+    assert!(d.samples.iter().all(|v| v.is_finite() && v.abs() <= 1.1));
+}
