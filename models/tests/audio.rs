@@ -361,3 +361,23 @@ fn non_finite_and_loud_float_samples_are_tamed() {
     assert_eq!(d.samples.len(), 8000);
     assert!(d.samples.iter().all(|v| v.is_finite() && v.abs() <= 1.1));
 }
+
+#[test]
+fn resampling_filters_out_what_16k_cannot_hold() {
+    // A 10 kHz tone at 48 kHz is above the new Nyquist (8 kHz): a proper
+    // low-pass resampler removes it; dropping samples would fold it to 6 kHz.
+    let x: Vec<f32> = (0..48_000)
+        .map(|i| 0.5 * (2.0 * PI * 10_000.0 * i as f32 / 48_000.0).sin())
+        .collect();
+    let y = to_mono_16k(&x, 48_000, 1).unwrap();
+    assert_eq!(y.len(), 16_000);
+    let mid = &y[2000..14_000];
+    assert!(rms(mid) < 0.005, "alias left at rms {}", rms(mid));
+    // While a 7 kHz tone (below Nyquist) passes.
+    let x: Vec<f32> = (0..48_000)
+        .map(|i| 0.5 * (2.0 * PI * 7_000.0 * i as f32 / 48_000.0).sin())
+        .collect();
+    let y = to_mono_16k(&x, 48_000, 1).unwrap();
+    let r = rms(&y[2000..14_000]);
+    assert!((r - 0.5 / 2f32.sqrt()).abs() < 0.03, "7 kHz rms {r}");
+}
