@@ -1,21 +1,36 @@
 //! The recogniser, as the daemon uses it (wraps `ser_models`).
 use std::path::Path;
 
+use anyhow::Context;
 use ser_ctl::protocol::{FileReport, Probs};
+use ser_models::{Classifier, SegmenterConfig};
 
+/// The loaded model (`Send + Sync`: one instance shared by all threads).
 pub struct Engine {
-    version: String,
+    classifier: Classifier,
 }
 
 impl Engine {
+    /// The model's version, as reported in `hello`, `status` and every result.
     pub fn version(&self) -> &str {
-        &self.version
+        &self.classifier.info().version
     }
-    pub fn classify(&self, _samples: &[f32]) -> Result<Probs, String> {
-        Err("the recogniser (ser_models) is not wired into serd yet".into())
+    /// Emotion probabilities of one utterance (16 kHz mono).
+    pub fn classify(&self, samples: &[f32]) -> Result<Probs, String> {
+        self.classifier
+            .classify(samples)
+            .map(Probs)
+            .map_err(|e| e.to_string())
     }
-    pub fn analyze_file(&self, _path: &Path) -> Result<FileReport, String> {
-        Err("the recogniser (ser_models) is not wired into serd yet".into())
+    /// Decodes, segments (with `segmenter`, the daemon's `[vad]`) and
+    /// classifies a whole file; the error names the file and the problem.
+    pub fn analyze_file(
+        &self,
+        path: &Path,
+        segmenter: &SegmenterConfig,
+    ) -> Result<FileReport, String> {
+        ser_ctl::report::analyze_path(&self.classifier, segmenter, path)
+            .map_err(|e| format!("{}: {e}", path.display()))
     }
 }
 pub const SAMPLE_RATE: u32 = 16_000;
@@ -70,11 +85,15 @@ impl From<ser_models::segment::Utterance> for Segment {
     }
 }
 impl Engine {
+    /// The model built into the binary.
     pub fn embedded() -> anyhow::Result<Engine> {
-        anyhow::bail!("the recogniser (ser_models) is not wired into serd yet")
+        let classifier = Classifier::embedded().context("cannot load the embedded model")?;
+        Ok(Engine { classifier })
     }
-    pub fn from_path(_p: &Path) -> anyhow::Result<Engine> {
-        anyhow::bail!("the recogniser (ser_models) is not wired into serd yet")
+    /// An ONNX model file (`--model`, `[model] path`); the error names the file.
+    pub fn from_path(p: &Path) -> anyhow::Result<Engine> {
+        let classifier = Classifier::from_path(p).context("cannot load the model")?;
+        Ok(Engine { classifier })
     }
     /// Decodes a file (any format `ser_models` reads) to 16 kHz mono.
     pub fn decode(p: &Path) -> anyhow::Result<Decoded> {

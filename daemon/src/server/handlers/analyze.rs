@@ -43,10 +43,11 @@ pub fn handle(core: &Core, path: &Path) -> Result<Message, ErrorReply> {
     }
     let _slot = core.analysis_slot();
     let engine = core.engine.clone();
+    let segmenter = core.config().vad;
     let p = path.to_path_buf();
     let worker = std::thread::Builder::new()
         .name("analyze".into())
-        .spawn(move || engine.analyze_file(&p))
+        .spawn(move || engine.analyze_file(&p, &segmenter))
         .map_err(|e| {
             error(
                 ErrorCode::Internal,
