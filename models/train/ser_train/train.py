@@ -29,7 +29,7 @@ class Recipe:
     lr: float = 1e-3
     weight_decay: float = 0.0
     batch_size: int = 32
-    max_epochs: int = 40
+    max_epochs: int = 30
     patience: int = 8
     dropout: float = 0.2
     max_frames: int = 400  # random crop of long training segments (eval uses all frames)
@@ -42,7 +42,7 @@ class Recipe:
 
 RECIPES = {
     "seed": Recipe(),
-    "crnn": Recipe(arch="crnn", lr=2e-3, weight_decay=1e-4, dropout=0.3, max_epochs=40, patience=10,
+    "crnn": Recipe(arch="crnn", lr=2e-3, weight_decay=1e-4, dropout=0.3, max_epochs=30, patience=10,
                    augment=True, mixup=0.2, label_smoothing=0.05),
 }
 
@@ -291,10 +291,12 @@ def run_final(data: Features, recipe: Recipe, out: Path, epochs: int, temperatur
     net, info = train_model(data, data.items, [], recipe, epochs=epochs, tag="final")
     path = export_onnx(net, out / "model.onnx", data.feature_config, version, description, temperature)
     torch.save(net.state_dict(), out / "model.pt")
+    info = {k: v for k, v in info.items() if k != "temperature"}  # no validation set here
     (out / "train.json").write_text(json.dumps({
-        "recipe": asdict(recipe), "epochs": epochs, "temperature": temperature, "version": version,
-        "actors": sorted({it.actor for it in data.items}), "n_segments": len(data.items),
-        "n_parameters": nets.n_parameters(net), "feature_config": data.feature_config, **info,
+        **info, "recipe": asdict(recipe), "epochs": epochs, "temperature": temperature, "version": version,
+        "description": description, "actors": sorted({it.actor for it in data.items}),
+        "n_segments": len(data.items), "n_parameters": nets.n_parameters(net),
+        "model_bytes": path.stat().st_size, "feature_config": data.feature_config,
     }, indent=1))
     return path
 
