@@ -1,7 +1,8 @@
 //! The wire protocol between `serd` and its clients, version [`PROTOCOL_VERSION`].
 //!
 //! Transport: a Unix-domain socket (see [`crate::paths`]), UTF-8, one JSON
-//! object per line (JSON Lines), lines at most [`MAX_LINE_BYTES`] long.
+//! object per line (JSON Lines); request lines at most [`MAX_LINE_BYTES`] long
+//! (replies, e.g. a long `history`, may be longer).
 //! The full prose description, with an example of every message, is
 //! `ctl/PROTOCOL.md`; this module is its single source of truth in code.
 //!
@@ -26,9 +27,9 @@ use serde::{Deserialize, Serialize};
 /// Version of this protocol. Bumped only for incompatible changes.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// The longest line (request or reply) either side accepts, in bytes,
-/// newline excluded. Longer request lines are answered with
-/// [`ErrorCode::LineTooLong`] and discarded.
+/// The longest request line the daemon accepts, in bytes, newline excluded.
+/// Longer request lines are answered with [`ErrorCode::LineTooLong`] and
+/// discarded. Reply lines are not bound by it (a `history` reply can be large).
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// The largest `limit` a `history` request may ask for; larger values are clamped.
