@@ -25,7 +25,7 @@ import torch
 
 from ser_train import nets
 
-LENGTHS = [(1, 0.0), (17, 0.5), (150, 1.0), (613, 2.0)]
+LENGTHS = [(10, 0.0), (17, 0.5), (150, 1.0), (613, 2.0)]  # >= MIN_FRAMES: the Classifier pads shorter inputs
 HERE = Path(__file__).resolve().parent
 
 
