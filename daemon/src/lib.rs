@@ -11,6 +11,7 @@ pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod engine;
+pub mod fuzzing;
 pub mod history;
 pub mod lock;
 pub mod mood;

@@ -55,9 +55,11 @@ pub(crate) fn error(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
     }
 }
 
-/// Parses one request line and handles it. Returns the request's id (when
-/// one could be read) and the outcome.
-pub fn handle_line(core: &Core, line: &[u8]) -> (Option<u64>, Result<Outcome, ErrorReply>) {
+/// Parses one request line (without its newline) into a request. Returns the
+/// request's id (when one could be read) and the request or the error reply.
+/// Pure and total: any bytes give `Ok` or an error, never a panic (fuzzed by
+/// `fuzz/` and `tests/tests/hardening_fuzz.rs`).
+pub fn parse_line(line: &[u8]) -> (Option<u64>, Result<RequestEnvelope, ErrorReply>) {
     let value: serde_json::Value = match serde_json::from_slice(line) {
         Ok(v) => v,
         Err(e) => {
@@ -107,18 +109,27 @@ pub fn handle_line(core: &Core, line: &[u8]) -> (Option<u64>, Result<Outcome, Er
             )),
         );
     }
-    let env: RequestEnvelope = match serde_json::from_value(value) {
+    match serde_json::from_value::<RequestEnvelope>(value) {
+        Ok(env) => (id, Ok(env)),
+        Err(e) => (
+            id,
+            Err(error(
+                ErrorCode::InvalidArgument,
+                format!("bad arguments for `{cmd}`: {e}"),
+            )),
+        ),
+    }
+}
+
+/// Parses one request line and handles it. Returns the request's id (when
+/// one could be read) and the outcome.
+pub fn handle_line(core: &Core, line: &[u8]) -> (Option<u64>, Result<Outcome, ErrorReply>) {
+    let (id, env) = parse_line(line);
+    let env = match env {
         Ok(env) => env,
-        Err(e) => {
-            return (
-                id,
-                Err(error(
-                    ErrorCode::InvalidArgument,
-                    format!("bad arguments for `{cmd}`: {e}"),
-                )),
-            )
-        }
+        Err(e) => return (id, Err(e)),
     };
+    let cmd = env.request.name();
     if core.is_stopping() {
         return (
             id,
