@@ -55,6 +55,20 @@ pub fn list_devices(in_use: Option<&str>) -> Vec<Device> {
         }
         Err(e) => tracing::warn!("cannot list input devices: {e}"),
     }
+    // ALSA's "default" PCM (what an empty `[audio] device` opens) is not
+    // always enumerated: list it first so it can be seen, chosen and shown in use.
+    if let Some(name) = default {
+        if !out.iter().any(|o| o.name == name) {
+            out.insert(
+                0,
+                Device {
+                    default: true,
+                    in_use: in_use == Some(name.as_str()),
+                    name,
+                },
+            );
+        }
+    }
     out
 }
 
@@ -79,6 +93,11 @@ fn find_device(host: &cpal::Host, wanted: &str) -> Result<cpal::Device, String> 
         return host
             .default_input_device()
             .ok_or_else(|| "no default input device".to_string());
+    }
+    if let Some(d) = host.default_input_device() {
+        if d.to_string() == wanted {
+            return Ok(d);
+        }
     }
     let devs = host
         .input_devices()
