@@ -54,8 +54,10 @@ model="$work/final/model.onnx"
 [ -s "$model" ] || fail "no model exported"
 
 # 4. the Rust side loads and runs the exported model
-if [ -n "${SER_BIN_DIR:-}" ] && ls "$SER_BIN_DIR"/parity-* >/dev/null 2>&1; then
-  SER_SMOKE_MODEL="$model" "$(ls -t "$SER_BIN_DIR"/parity-* | grep -v '\.d$' | head -1)" --ignored smoke \
+# (a built parity test binary sits in $SER_BIN_DIR or, from cargo, in $SER_BIN_DIR/deps)
+parity="$( [ -n "${SER_BIN_DIR:-}" ] && ls -t "$SER_BIN_DIR"/parity-* "$SER_BIN_DIR"/deps/parity-* 2>/dev/null | grep -v '\.d$' | head -1 || true)"
+if [ -n "$parity" ]; then
+  SER_SMOKE_MODEL="$model" "$parity" --ignored smoke \
     || fail "the Rust side could not run $model"
 else
   (cd "$root" && SER_SMOKE_MODEL="$model" cargo test -q -p ser-models --test parity -- --ignored smoke) \
