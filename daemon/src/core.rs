@@ -226,6 +226,11 @@ impl Core {
             model: self.engine.version().to_string(),
         };
         tracing::info!(seq = u.seq, %emotion, confidence = format!("{confidence:.2}"), duration_s = format!("{duration_s:.2}"), "utterance");
+        // Durable first: an event a client has seen is always in the history,
+        // even if the daemon is killed right after (kill -9 test in hardening_faults).
+        if let Err(e) = self.history().append(&u) {
+            tracing::error!("cannot append to the history: {e}");
+        }
         self.subscribers.publish_utterance(&u);
         let end = start + chrono::Duration::microseconds((duration_s * 1e6) as i64);
         let mood = {
@@ -237,9 +242,6 @@ impl Core {
         self.subscribers.publish_mood(&mood);
         self.to_ui(UiUpdate::Utterance(u.clone()));
         self.to_ui(UiUpdate::Mood(mood));
-        if let Err(e) = self.history().append(&u) {
-            tracing::error!("cannot append to the history: {e}");
-        }
         u
     }
 

@@ -1,0 +1,131 @@
+//! Helpers shared by the hardening tests (not a test target itself).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ser_e2e::{ravdess_clip, RawConn, TestEnv};
+use serde_json::{json, Value};
+
+pub const RATE: u32 = 16_000;
+/// Clips are padded to whole 30 ms VAD frames.
+pub const FRAME: usize = 480;
+
+pub fn read_wav(path: &Path) -> Vec<i16> {
+    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    r.samples::<i16>().map(Result::unwrap).collect()
+}
+
+/// Eight different RAVDESS clips (one per emotion, various actors).
+pub fn clips() -> Vec<PathBuf> {
+    (1..=8u8)
+        .map(|e| ravdess_clip(1 + (e % 4), e, if e == 1 { 1 } else { 2 }, 1 + e % 2, 1))
+        .collect()
+}
+
+/// A WAV in `dir`: `lead` s of silence, then `clips` cycled until at least
+/// `min_seconds` of audio, each clip followed by `gap` s of silence. Returns
+/// the path and how many clips it holds. Written in the temp dir only.
+pub fn build_input(dir: &Path, clips: &[PathBuf], gap: f32, min_seconds: f64) -> (PathBuf, usize) {
+    let silence = |s: f32| vec![0i16; (s * RATE as f32) as usize / FRAME * FRAME];
+    let loaded: Vec<Vec<i16>> = clips
+        .iter()
+        .map(|c| {
+            let mut x = read_wav(c);
+            x.resize(x.len().div_ceil(FRAME) * FRAME, 0);
+            x
+        })
+        .collect();
+    let path = dir.join("input.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    let mut written = 0usize;
+    for s in silence(1.0) {
+        w.write_sample(s).unwrap();
+    }
+    let gap = silence(gap);
+    let mut n = 0;
+    while (written as f64) / f64::from(RATE) < min_seconds {
+        let c = &loaded[n % loaded.len()];
+        for &s in c.iter().chain(gap.iter()) {
+            w.write_sample(s).unwrap();
+        }
+        written += c.len() + gap.len();
+        n += 1;
+    }
+    w.finalize().unwrap();
+    (path, n)
+}
+
+/// A connection that has read `hello` and subscribed to `topics`.
+pub fn subscriber(env: &TestEnv, topics: &[&str]) -> RawConn {
+    let mut c = env.connect();
+    let hello = c.read_msg(Duration::from_secs(30));
+    assert_eq!(hello["type"], "hello", "{hello}");
+    let r = c.request(
+        1,
+        "subscribe",
+        json!({ "topics": topics }),
+        Duration::from_secs(30),
+    );
+    assert_eq!(r["type"], "subscribed", "{r}");
+    c
+}
+
+/// A connection that has read `hello`.
+pub fn client(env: &TestEnv) -> RawConn {
+    let mut c = env.connect();
+    let hello = c.read_msg(Duration::from_secs(30));
+    assert_eq!(hello["type"], "hello", "{hello}");
+    c
+}
+
+/// Waits for a `state` event with `state == want` (other messages are skipped).
+pub fn wait_state(conn: &mut RawConn, want: &str, timeout: Duration) -> Value {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let msg = conn.read_until_type("state", left);
+        if msg["data"]["state"] == want {
+            return msg;
+        }
+    }
+}
+
+/// A `/proc/<pid>/status` field in KiB (VmRSS, VmHWM).
+pub fn proc_kib(pid: u32, key: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
+}
+
+/// Open file descriptors of `pid`.
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// The history lines of `env` (current file), as raw strings.
+pub fn history_lines(env: &TestEnv) -> Vec<String> {
+    let p = env.data_dir().join("history.jsonl");
+    std::fs::read_to_string(&p)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every entry of the daemon's `history` reply.
+pub fn history_entries(conn: &mut RawConn, id: u64) -> Vec<Value> {
+    let r = conn.request(id, "history", json!({}), Duration::from_secs(60));
+    assert_eq!(r["type"], "history", "{r}");
+    r["data"]["entries"].as_array().unwrap().clone()
+}
