@@ -57,10 +57,12 @@ pub fn main(cli: Cli) -> i32 {
 }
 
 fn init_logging(verbose: u8) {
+    // -v/-vv raise serd's and ser_models' own logs; dependencies (tract dumps
+    // whole model graphs at trace) stay at info unless RUST_LOG says otherwise.
     let default = match verbose {
         0 => "info",
-        1 => "debug",
-        _ => "trace",
+        1 => "info,serd=debug,ser_models=debug",
+        _ => "info,serd=trace,ser_models=trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
