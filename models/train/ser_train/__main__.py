@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from . import data as data_mod
-from . import nets, train
+from . import train
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -50,14 +50,14 @@ def main(argv: list[str] | None = None) -> int:
 
     cv = sub.add_parser("cv", help="speaker-independent 6-fold cross-validation")
     _common(cv)
-    cv.add_argument("--arch", default="seed", choices=sorted(nets.ARCHS))
+    cv.add_argument("--arch", default="seed", choices=sorted(train.RECIPES), help="recipe (net + training settings)")
     cv.add_argument("--folds", default="1,2,3,4,5,6", help="comma-separated subset of folds (default all 6)")
     cv.add_argument("--max-epochs", type=int, default=None, help="override the recipe's max epochs")
     cv.add_argument("--patience", type=int, default=None, help="override the recipe's early-stopping patience")
 
     fin = sub.add_parser("final", help="train on all actors and export ONNX")
     _common(fin)
-    fin.add_argument("--arch", default="seed", choices=sorted(nets.ARCHS))
+    fin.add_argument("--arch", default="seed", choices=sorted(train.RECIPES), help="recipe (net + training settings)")
     fin.add_argument("--from-cv", type=Path, help="report.json of a CV run: recipe, epochs (median best epoch) and temperature")
     fin.add_argument("--epochs", type=int, help="epochs (overrides --from-cv)")
     fin.add_argument("--temperature", type=float, help="softmax temperature baked into the graph (overrides --from-cv; default 1)")
@@ -111,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     # final
     if a.from_cv:
         recipe, epochs, temperature = train.recipe_from_cv(a.from_cv)
-        if recipe.arch != a.arch:
-            print(f"error: {a.from_cv} is a CV of arch {recipe.arch!r}, not {a.arch!r}", file=sys.stderr)
+        if recipe.arch != train.RECIPES[a.arch].arch:
+            print(f"error: {a.from_cv} is a CV of net {recipe.arch!r}, not {train.RECIPES[a.arch].arch!r}", file=sys.stderr)
             return 2
     else:
         recipe, epochs, temperature = train.RECIPES[a.arch], None, 1.0

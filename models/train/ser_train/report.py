@@ -44,6 +44,7 @@ def _summary(results: list[dict], recipe: dict, feature_config: dict, features_d
         "feature_config": feature_config,
         "features_dir": features_dir,
         "folds_done": [r["fold"] for r in results],
+        "val_ua_mean": statistics.mean(_val_ua(r) for r in results),
         "ua_mean": statistics.mean(uas),
         "wa_mean": statistics.mean(was),
         "ua_std": statistics.pstdev(uas),
@@ -58,6 +59,12 @@ def _summary(results: list[dict], recipe: dict, feature_config: dict, features_d
     }
 
 
+def _val_ua(fold: dict) -> float:
+    """Validation-actor UA at the selected epoch: the only score that may be
+    used to choose between recipes (the test folds never choose)."""
+    return next(h["val_ua"] for h in fold["history"] if h["epoch"] == fold["best_epoch"])
+
+
 def markdown(rep: dict) -> str:
     r = rep["recipe"]
     lines = [
@@ -68,6 +75,7 @@ def markdown(rep: dict) -> str:
         f"- Folds done: {rep['folds_done']}",
         f"- **UA (mean over folds): {rep['ua_mean'] * 100:.1f}%** (sd {rep['ua_std'] * 100:.1f})",
         f"- **WA (mean over folds): {rep['wa_mean'] * 100:.1f}%** (sd {rep['wa_std'] * 100:.1f})",
+        f"- Validation-actor UA at the selected epochs (mean over folds; for choosing recipes): {rep['val_ua_mean'] * 100:.1f}%",
         f"- Worst class (pooled recall): {rep['worst_class']['label']} {rep['worst_class']['recall'] * 100:.1f}%",
         f"- Parameters: {rep['n_parameters']} ({rep['model_size_bytes_fp32'] / 1024:.0f} KiB fp32)",
         f"- Training time (all folds, CPU): {rep['train_time_s_total'] / 60:.1f} min",
