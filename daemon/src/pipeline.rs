@@ -4,7 +4,9 @@
 //! The pipeline hands finished utterances to the classifier through a
 //! bounded channel with `try_send`, so voice detection never waits for
 //! inference; if the classifier falls [`JOB_QUEUE`] utterances behind, the
-//! newest is dropped with a warning.
+//! newest is dropped with a warning. A file fed at `--pace max` is the
+//! exception: there the pipeline waits for the classifier (and the file
+//! reader for the pipeline), so no utterance is lost.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +42,8 @@ struct Active {
     /// Wall-clock time the input was opened.
     opened: DateTime<Utc>,
     name: String,
+    /// Block on a full job queue instead of dropping (see `PipelineMsg::Source`).
+    lossless: bool,
 }
 
 /// Runs the pipeline until [`PipelineMsg::Shutdown`] (or the sender goes away).
@@ -59,6 +63,7 @@ pub fn run(core: Arc<Core>, rx: Receiver<PipelineMsg>, jobs: Sender<Job>) {
                 rate,
                 channels,
                 name,
+                lossless,
             }) => {
                 if let Some(a) = active.take() {
                     finish(a, &mut out16, &mut segs, &jobs);
@@ -75,6 +80,7 @@ pub fn run(core: Arc<Core>, rx: Receiver<PipelineMsg>, jobs: Sender<Job>) {
                             fed: 0,
                             opened: Utc::now(),
                             name,
+                            lossless,
                         });
                     }
                     (Err(e), _) | (_, Err(e)) => {
@@ -146,6 +152,10 @@ fn emit(a: &Active, segs: &mut Vec<Segment>, jobs: &Sender<Job>) {
             start,
             samples: s.samples,
         };
+        if a.lossless {
+            let _ = jobs.send(job); // Err only when the classifier has exited
+            continue;
+        }
         match jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {

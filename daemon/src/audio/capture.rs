@@ -234,6 +234,7 @@ fn open(core: &Core, device: &str, pipe: &Sender<PipelineMsg>) -> Result<Open, S
                     rate: config.sample_rate,
                     channels: config.channels,
                     name: name.clone(),
+                    lossless: false,
                 });
                 return Ok(Open {
                     _stream: stream,

@@ -53,6 +53,7 @@ pub fn run(
             rate: audio.sample_rate,
             channels: audio.channels,
             name: name.clone(),
+            lossless: matches!(pace, Pace::Max),
         });
         *prod = Some(p);
         core.set_state(DaemonState::Listening, Some(name.clone()), None);

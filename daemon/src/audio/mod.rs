@@ -21,6 +21,10 @@ pub enum PipelineMsg {
         rate: u32,
         channels: u16,
         name: String,
+        /// Wait for the classifier instead of dropping utterances when it
+        /// falls behind (a file at `--pace max`: its reader waits in turn).
+        /// Live inputs never wait: the VAD must keep up with the device.
+        lossless: bool,
     },
     /// The input ended or was closed (pause, device lost): finish the utterance in hand.
     Flush,
