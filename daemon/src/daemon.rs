@@ -303,14 +303,14 @@ fn ui_actions(core: Arc<Core>, rx: Receiver<UiAction>) {
 
 /// Whether this build has a UI to run (the tray/notification module).
 fn ui_available() -> bool {
-    false
+    true
 }
 
 /// Runs the tray/notification loop on this (the main) thread until `UiUpdate::Shutdown`.
 fn run_ui(
-    _opts: UiOptions,
-    _updates: crossbeam_channel::Receiver<UiUpdate>,
-    _actions: crossbeam_channel::Sender<UiAction>,
+    opts: UiOptions,
+    updates: crossbeam_channel::Receiver<UiUpdate>,
+    actions: crossbeam_channel::Sender<UiAction>,
 ) {
-    // Switched on once `crate::ui::run` exists: crate::ui::run(opts, updates, actions)
+    crate::ui::run(opts, updates, actions)
 }

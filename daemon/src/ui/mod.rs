@@ -8,8 +8,20 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use crossbeam_channel::{Receiver, Sender};
 use ser_ctl::protocol::{DaemonState, Emotion, Mood, Utterance};
+use serde::{Deserialize, Serialize};
+
+pub mod icons;
+pub mod notifier;
+pub mod policy;
+pub mod quiet;
+pub mod state;
+pub mod text;
+pub mod tray;
+
+pub use policy::NotifyPolicy;
+pub use quiet::{QuietHours, QuietHoursError};
 
 /// What the core tells the UI.
 #[derive(Debug, Clone)]
@@ -97,4 +109,45 @@ pub struct UiOptions {
     pub notify: NotifyConfig,
     /// Opened with the desktop's opener from the menu.
     pub history_path: PathBuf,
+}
+
+impl NotifyConfig {
+    /// Checks the values a config file can get wrong (today: `quiet_hours`).
+    pub fn validate(&self) -> Result<(), QuietHoursError> {
+        QuietHours::parse_opt(&self.quiet_hours).map(|_| ())
+    }
+}
+
+/// Runs the tray icon and the notifications until [`UiUpdate::Shutdown`] (or
+/// until `updates` closes). Call it on the main thread: GTK runs here.
+///
+/// Never fails: without a usable display, tray host or GTK it logs once, sends
+/// `UiAction::TrayActive(false)` and goes on serving notifications.
+pub fn run(opts: UiOptions, updates: Receiver<UiUpdate>, actions: Sender<UiAction>) {
+    let icon_dir = match icons::write_all(&icons::runtime_icon_dir()) {
+        Ok(dir) => Some(dir),
+        Err(e) => {
+            tracing::warn!(
+                "cannot write the notification icons to {}: {e}; notifications go without an icon",
+                icons::runtime_icon_dir().display()
+            );
+            None
+        }
+    };
+    let mut core = state::Core::new(&opts, icon_dir);
+    if opts.tray.enabled {
+        match tray::Tray::start(&core.ui, &opts.history_path) {
+            Ok(t) => {
+                tray::run(t, &mut core, &updates, &actions);
+                return;
+            }
+            Err(e) => tracing::warn!("no tray icon: {e}; ser keeps listening without it"),
+        }
+    }
+    let _ = actions.send(UiAction::TrayActive(false));
+    for update in updates {
+        if core.apply(update) == state::Flow::Stop {
+            break;
+        }
+    }
 }
