@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Training-pipeline smoke test: a few dozen RAVDESS clips -> Rust `ser-features`
-# -> 2 epochs of training -> ONNX export -> the exported model is loaded and
-# run by the Rust side (tract). Fails loudly (non-zero exit) on any break.
+# -> 2 epochs of training -> ONNX export -> `ser-eval` runs the exported model
+# on the same clips through the run-time path (Rust features + tract).
+# Fails loudly (non-zero exit) on any break.
 # Meant for CI: 2 CPU cores, no GPU, a couple of minutes once Rust is built.
 #
 # Usage (from anywhere):   models/train/smoke.sh
 # Environment:
 #   SER_PYTHON    python with requirements.txt installed   (default: python3)
-#   SER_BIN_DIR   dir holding a built `ser-features`        (default: cargo run)
+#   SER_BIN_DIR   dir holding built `ser-features`, `ser-eval` (default: cargo run)
 #   SER_RAVDESS   RAVDESS root with Actor_XX/*.wav          (default: <workspace>/../shared/data/ravdess)
 #   SER_SMOKE_DIR work dir to keep                          (default: a temp dir, removed on exit)
 set -euo pipefail
@@ -53,14 +54,21 @@ fi
 model="$work/final/model.onnx"
 [ -s "$model" ] || fail "no model exported"
 
-# 4. the Rust side loads and runs the exported model
-# (a built parity test binary sits in $SER_BIN_DIR or, from cargo, in $SER_BIN_DIR/deps)
-parity="$( [ -n "${SER_BIN_DIR:-}" ] && ls -t "$SER_BIN_DIR"/parity-* "$SER_BIN_DIR"/deps/parity-* 2>/dev/null | grep -v '\.d$' | head -1 || true)"
-if [ -n "$parity" ]; then
-  SER_SMOKE_MODEL="$model" "$parity" --ignored smoke \
-    || fail "the Rust side could not run $model"
+# 4. the Rust side runs the exported model end to end (audio -> Rust features ->
+#    tract), exactly as `serctl analyze` does: `ser-eval` over the same clips
+if [ -n "${SER_BIN_DIR:-}" ]; then
+  "$SER_BIN_DIR/ser-eval" --data "$subset" --model "$model" --json > "$work/eval.json" \
+    || fail "ser-eval could not run $model"
 else
-  (cd "$root" && SER_SMOKE_MODEL="$model" cargo test -q -p ser-models --test parity -- --ignored smoke) \
-    || fail "the Rust side could not run $model"
+  (cd "$root" && cargo run -q -p ser-models --bin ser-eval -- --data "$subset" --model "$model" --json) \
+    > "$work/eval.json" || fail "ser-eval could not run $model"
 fi
+"$py" - "$work/eval.json" <<'PY' || fail "ser-eval report is wrong: $(cat "$work/eval.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["model_version"] == "smoke-0", r["model_version"]
+assert r["evaluated"] == 32 and not r["failed"], (r["evaluated"], r["failed"])
+assert 0.0 <= r["ua"] <= 1.0 and 0.0 <= r["wa"] <= 1.0
+print(f"smoke: ser-eval ran the exported model on {r['evaluated']} clips (WA {r['wa']:.2f} after 2 epochs)")
+PY
 echo "smoke: OK ($model)"

@@ -44,7 +44,7 @@ class Features:
         return int(self.feats.shape[1])
 
     def matrix(self, item: Item) -> np.ndarray:
-        return np.asarray(self.feats[item.offset : item.offset + item.frames], dtype=np.float32)
+        return np.array(self.feats[item.offset : item.offset + item.frames], dtype=np.float32)  # a writable copy
 
     def select(self, actors: list[int]) -> list[Item]:
         wanted = set(actors)
