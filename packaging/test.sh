@@ -54,7 +54,7 @@ TARGET=$(ser_target_dir)
 export SER_BIN_DIR="$TARGET/release"
 echo "target dir: $TARGET; data: $SER_RAVDESS; logs: $LOG_DIR"
 
-step fmt cargo fmt --all --check
+step fmt cargo fmt --all --check -- --color never
 if step build cargo build --release --workspace --all-targets --locked; then
   step clippy cargo clippy --workspace --all-targets --release --locked -- -D warnings
   if step rig bash tests/rig/start.sh; then
