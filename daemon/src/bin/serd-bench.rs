@@ -211,20 +211,21 @@ fn scenario(serd: &Path, wav: &Path, seconds: u32) -> Result<Outcome> {
 fn report(name: &str, o: &Outcome) {
     let mut l = o.latencies_ms.clone();
     l.sort_by(f64::total_cmp);
+    // "-" when there is no utterance to measure (silence).
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.0}"));
     let pct = |p: f64| {
         l.get(((l.len() as f64 - 1.0) * p).round() as usize)
             .copied()
-            .unwrap_or(f64::NAN)
     };
     println!(
-        "| {name} | {:.1} % | {:.1} MiB | {:.1} MiB | {} | {:.0} | {:.0} | {:.0} |",
+        "| {name} | {:.1} % | {:.1} MiB | {:.1} MiB | {} | {} | {} | {} |",
         o.cpu_pct,
         o.rss_kib as f64 / 1024.0,
         o.hwm_kib as f64 / 1024.0,
         l.len(),
-        pct(0.5),
-        pct(0.95),
-        l.last().copied().unwrap_or(f64::NAN)
+        ms(pct(0.5)),
+        ms(pct(0.95)),
+        ms(l.last().copied())
     );
 }
 
