@@ -58,7 +58,8 @@ impl Rig {
     }
 
     /// The running rig, or a freshly started one (`tests/rig/start.sh`, tray host `sni`)
-    /// when none answers. Starting is serialised between threads and processes.
+    /// when none is ready or its sound or X server does not answer (a broken rig is
+    /// restarted). Starting is serialised between threads and processes.
     pub fn get() -> Rig {
         let run_dir = Self::run_dir_from_env();
         if let Some(rig) = Self::running(&run_dir) {
@@ -103,7 +104,7 @@ impl Rig {
         }
     }
 
-    /// The rig in `run_dir` if it is ready and its sound server answers.
+    /// The rig in `run_dir` if it is ready and its sound and X servers answer.
     fn running(run_dir: &Path) -> Option<Rig> {
         if !run_dir.join("ready").exists() {
             return None;
@@ -113,14 +114,17 @@ impl Rig {
             run_dir: run_dir.to_path_buf(),
             vars,
         };
-        let alive = rig
-            .command("pactl")
-            .arg("info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        alive.then_some(rig)
+        // The sound server and the X server (dunst and the tray host die with it).
+        let answers = |program: &str, arg: &str| {
+            rig.command(program)
+                .arg(arg)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        (answers("pactl", "info") && answers("xdpyinfo", "-queryExtensions")).then_some(rig)
     }
 
     /// `$RIG_RUN`: where the rig keeps its sockets, pid files and logs.
