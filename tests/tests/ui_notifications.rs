@@ -44,7 +44,7 @@ fn run(switch: Switch, name: &'static str, a: &Clip, b: &Clip) -> Run {
         Switch::Flag | Switch::Socket => (0, true),
     };
     env.write_config(&config(min_conf, interval, enabled));
-    let wav = a_then_b(env.root(), a, b);
+    let wav = a_then_b(env.root(), a, b, 3.0);
     let input = format!("file:{}", wav.display());
     let mut args = vec!["--input", &input, "--exit-after-input", "--no-tray"];
     if matches!(switch, Switch::Flag) {

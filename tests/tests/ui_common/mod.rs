@@ -114,13 +114,13 @@ pub fn config(min_confidence: f64, min_interval_s: u64, notify_enabled: bool) ->
     )
 }
 
-/// The standard recording: 3 s silence, clip A, 10 s silence, clip B twice, 8 s silence.
-pub fn a_then_b(dir: &Path, a: &Clip, b: &Clip) -> PathBuf {
+/// The standard recording: `lead` s of silence, clip A, 10 s silence, clip B twice, 8 s silence.
+pub fn a_then_b(dir: &Path, a: &Clip, b: &Clip, lead: f32) -> PathBuf {
     build_wav(
         dir,
         "a_then_b.wav",
         &[
-            Part::Silence(3.0),
+            Part::Silence(lead),
             Part::Clip(&a.path),
             Part::Silence(10.0),
             Part::Clip(&b.path),
