@@ -7,7 +7,7 @@
 
 mod ui_common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
@@ -403,7 +403,7 @@ fn headless_status(mut env: TestEnv, display: Option<&str>) -> (Value, String, S
         Some(d) => env.set_var("DISPLAY", d),
         None => env.remove_var("DISPLAY"),
     }
-    let clip = PathBuf::from(ser_e2e::ravdess_clip(1, 5, 2, 1, 1));
+    let clip = ser_e2e::ravdess_clip(1, 5, 2, 1, 1);
     let input = format!("file:{}", clip.display());
     let mut serd = env.spawn_serd(["--input", &input, "--pace", "max"]);
     serd.wait_for_socket(Duration::from_secs(30));

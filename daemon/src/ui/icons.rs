@@ -109,7 +109,7 @@ pub fn decode_rgba(bytes: &[u8]) -> Result<(Vec<u8>, u32), png::DecodingError> {
     let mut reader = decoder.read_info()?;
     let size = reader
         .output_buffer_size()
-        .ok_or_else(|| png::DecodingError::LimitsExceeded)?;
+        .ok_or(png::DecodingError::LimitsExceeded)?;
     let mut buf = vec![0; size];
     let info = reader.next_frame(&mut buf)?;
     buf.truncate(info.buffer_size());
