@@ -19,6 +19,9 @@ command -v help2man >/dev/null || { echo "build-deb: help2man is missing; run: b
 cargo build --release --locked -p serd -p ser-ctl
 rel="$(ser_target_dir)/release"
 gen="$rel/ser-deb"
+# One package build at a time per target dir (the generated files have fixed paths).
+exec 8>"$rel/ser-deb.lock"
+flock 8
 rm -rf "$gen"; mkdir -p "$gen/man" "$gen/completions"
 
 # man pages: serctl's come from its clap definitions (serctl man), serd's from its --help

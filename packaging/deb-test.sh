@@ -18,6 +18,10 @@ cd "$SER_ROOT"
 fail() { echo "deb-test: FAIL: $*" >&2; exit 1; }
 say() { echo "deb-test: $*"; }
 
+# The package is installed system-wide: one package test at a time on this machine.
+exec 9>"${TMPDIR:-/tmp}/ser-deb-test.lock"
+flock 9 || fail "cannot lock ${TMPDIR:-/tmp}/ser-deb-test.lock"
+
 deb=${1:-}
 if [ -z "$deb" ]; then deb=$(bash packaging/build-deb.sh | tail -1); fi
 [ -f "$deb" ] || fail "no package at '$deb'"
@@ -47,7 +51,7 @@ as_root dpkg -i "$deb" || { as_root env DEBIAN_FRONTEND=noninteractive apt-get i
 dpkg-query -W -f='${Status}' ser | grep -q 'install ok installed' || fail "ser is not installed after dpkg -i"
 
 dpkg -L ser > "$work/files.all"
-while read -r f; do [ -f "$f" ] && echo "$f"; done < "$work/files.all" > "$work/files"
+while read -r f; do if [ -f "$f" ]; then echo "$f"; fi; done < "$work/files.all" > "$work/files"
 while read -r f; do [ -e "$f" ] || fail "dpkg -L lists $f but it is missing"; done < "$work/files.all"
 for f in /usr/bin/serd /usr/bin/serctl /usr/lib/systemd/user/serd.service \
          /usr/share/applications/ser.desktop /usr/share/ser/serd.desktop \
@@ -59,7 +63,7 @@ for f in /usr/bin/serd /usr/bin/serctl /usr/lib/systemd/user/serd.service \
   grep -qx "$f" "$work/files" || fail "the package lacks $f"
 done
 [ -x /usr/bin/serd ] && [ -x /usr/bin/serctl ] || fail "the binaries are not executable"
-[ -e /etc/xdg/autostart/serd.desktop ] && fail "the package enables autostart by itself (/etc/xdg/autostart)"
+if [ -e /etc/xdg/autostart/serd.desktop ]; then fail "the package enables autostart by itself (/etc/xdg/autostart)"; fi
 grep -q 'RAVDESS' /usr/share/doc/ser/copyright || fail "the copyright file lacks the RAVDESS attribution"
 zcat /usr/share/man/man1/serd.1.gz | grep -q '^\.TH' || fail "serd.1.gz is not a man page"
 say "installed: $(wc -l < "$work/files") files, all present"
@@ -71,7 +75,7 @@ grep -q 'history' "$work/serctl-help" || fail "serctl --help does not list its c
 
 # --- 3. the installed daemon gives a result ---------------------------------------
 export RIG_RUN=${RIG_RUN:-/tmp/ser-rig}
-if [ ! -f "$RIG_RUN/ready" ]; then bash tests/rig/start.sh none; started_rig=1; fi
+if [ ! -f "$RIG_RUN/ready" ]; then bash tests/rig/start.sh none 9>&-; started_rig=1; fi
 # shellcheck disable=SC1091
 source "$RIG_RUN/env"
 for d in home config data state cache run; do mkdir -p "$work/$d"; done
@@ -80,7 +84,7 @@ export HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/dat
   XDG_STATE_HOME="$work/state" XDG_CACHE_HOME="$work/cache" XDG_RUNTIME_DIR="$work/run"
 export SER_SOCKET="$work/run/ser/serd.sock"
 cd "$work"
-/usr/bin/serd --input "file:$clip" --pace max --no-tray --no-notify > "$work/serd.log" 2>&1 &
+/usr/bin/serd --input "file:$clip" --pace max --no-tray --no-notify > "$work/serd.log" 2>&1 9>&- &
 serd_pid=$!
 got=""
 for _ in $(seq 1 1200); do   # up to 60 s: model load + one clip at full speed
@@ -98,20 +102,21 @@ import json, sys
 u = json.loads(open(sys.argv[1]).readline())
 labels = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
 assert u["emotion"] in labels, u
-assert len(u["probs"]) == 8 and abs(sum(u["probs"]) - 1) < 1e-3, u
+assert sorted(u["probs"]) == sorted(labels) and abs(sum(u["probs"].values()) - 1) < 1e-3, u
+assert u["probs"][u["emotion"]] == max(u["probs"].values()), u
 PY
 /usr/bin/serctl mood --json > "$work/mood" || fail "serctl mood"
 say "mood: $(cat "$work/mood")"
 /usr/bin/serctl stop > /dev/null || fail "serctl stop"
 for _ in $(seq 1 200); do kill -0 "$serd_pid" 2>/dev/null || break; sleep 0.05; done
-kill -0 "$serd_pid" 2>/dev/null && fail "serd still runs after serctl stop"
+if kill -0 "$serd_pid" 2>/dev/null; then fail "serd still runs after serctl stop"; fi
 wait "$serd_pid" || fail "serd exited with status $? after serctl stop"
 serd_pid=""
 cd "$SER_ROOT"
 
 # --- 4. purge leaves nothing ------------------------------------------------------
 as_root dpkg --purge ser
-dpkg-query -W -f='${Status}' ser 2>/dev/null | grep -q 'install ok' && fail "ser is still installed after purge"
-left=$(while read -r f; do [ -e "$f" ] && echo "$f"; done < "$work/files")
+if dpkg-query -W -f='${Status}' ser 2>/dev/null | grep -q 'install ok'; then fail "ser is still installed after purge"; fi
+left=$(while read -r f; do if [ -e "$f" ]; then echo "$f"; fi; done < "$work/files")
 [ -z "$left" ] || fail "files left after dpkg --purge: $left"
 say "OK: installed, ran, purged cleanly"
