@@ -6,7 +6,7 @@
 #
 # Builds serd and serctl in release mode (a no-op when up to date), generates the
 # man pages and shell completions from the binaries themselves into
-# <target>/release/ser-deb/, then runs `cargo deb -p serd --no-build`
+# <target>/release/ser-deb/, then runs `cargo deb -p serd --no-build --strip`
 # (metadata: [package.metadata.deb] in daemon/Cargo.toml). Needs cargo-deb and
 # help2man (bash packaging/deps.sh --deb).
 set -euo pipefail
@@ -36,6 +36,6 @@ gzip -9n "$gen"/man/*.1
 
 out_dir="$(ser_target_dir)/debian"
 mkdir -p "$out_dir"
-deb=$(cargo deb -p serd --no-build --output "$out_dir" 2>&1 | tee /dev/stderr | grep -E '\.deb$' | tail -1)
+deb=$(cargo deb -p serd --no-build --strip --output "$out_dir" 2>&1 | tee /dev/stderr | grep -E '\.deb$' | tail -1)
 [ -f "$deb" ] || { echo "build-deb: cargo deb did not report a .deb" >&2; exit 1; }
 echo "$deb"
