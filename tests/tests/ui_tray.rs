@@ -288,7 +288,24 @@ fn tray_icon_follows_the_mood_and_its_menu_acts() {
     // A fresh host: gtk-sni-tray-standalone can keep drawing the icon of an
     // item that went away.
     rig.set_tray_host(TrayHost::Sni);
-    let env = TestEnv::new();
+    let mut env = TestEnv::new();
+    // "Open history" runs the desktop's opener, xdg-open: here one that notes its argument.
+    let bin_dir = env.root().join("bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let opened = env.root().join("opened.txt");
+    let opener = bin_dir.join("xdg-open");
+    std::fs::write(
+        &opener,
+        format!("#!/bin/sh\necho \"$1\" > '{}'\n", opened.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.set_var("PATH", path);
     let (a, b) = two_distinct_clips(&env);
     eprintln!("clip A: {a:?}\nclip B: {b:?}");
     env.write_config(&config(0.9, 0, false));
@@ -390,6 +407,16 @@ fn tray_icon_follows_the_mood_and_its_menu_acts() {
         "the check item to follow the socket",
         || (check(&rig) == Some(0)).then_some(()),
     );
+
+    // Open history: the opener gets the history file
+    click(&rig, &bus, "Open history");
+    let history = status(&env)["history_path"].as_str().unwrap().to_string();
+    let got = wait_for(Duration::from_secs(10), "xdg-open to be run", || {
+        std::fs::read_to_string(&opened)
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+    });
+    assert_eq!(got.trim(), history);
 
     // Quit
     click(&rig, &bus, "Quit ser");
