@@ -66,6 +66,9 @@ pub enum Error {
     /// A feature configuration the extractor cannot compute.
     #[error("invalid feature configuration: {0}")]
     InvalidFeatureConfig(String),
+    /// A perturbation spec that cannot be parsed or applied.
+    #[error("invalid perturbation: {0}")]
+    InvalidPerturbation(String),
     /// A segmenter configuration that makes no sense.
     #[error("invalid segmenter configuration: {0}")]
     InvalidSegmenterConfig(String),

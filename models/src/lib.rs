@@ -12,6 +12,7 @@
 //! | [`features`] | [`FeatureConfig`] (the one source of truth) and [`FeatureExtractor`]: log-mel and MFCC as librosa computes them |
 //! | [`model`] | [`Classifier`]: a self-describing ONNX model run with tract, the embedded default model |
 //! | [`analysis`] | [`analyze_samples`]: segments → per-segment probabilities → duration-weighted verdict |
+//! | [`perturb`] | [`Perturbation`]: reproducible noise, babble, telephone, gain and speed degradations (robustness tests, training augmentation) |
 //! | [`labels`] | [`LABELS`], the canonical order of the 8 emotions, and RAVDESS file names |
 //! | [`dataset`] | labelled data sets (RAVDESS folder or `path,label` CSV) for the tools |
 //!
@@ -43,6 +44,7 @@ pub mod error;
 pub mod features;
 pub mod labels;
 pub mod model;
+pub mod perturb;
 pub mod segment;
 
 pub use analysis::{analyze_file, analyze_samples, Analysis, SegmentResult};
@@ -51,4 +53,5 @@ pub use error::{Error, Result};
 pub use features::{FeatureConfig, FeatureExtractor, FeatureKind, Features};
 pub use labels::LABELS;
 pub use model::{Classifier, ModelInfo};
+pub use perturb::{BabbleBed, Perturbation, Perturber};
 pub use segment::{segment_all, Segmenter, SegmenterConfig, Utterance};

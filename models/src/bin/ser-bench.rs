@@ -14,7 +14,8 @@ use serde::Serialize;
 /// decode + resample to 16 kHz, VAD segmentation, features of each utterance,
 /// inference of each utterance. Prints the model load time and, per stage, the
 /// total time and the speed as "× real time" (seconds of audio processed per
-/// second of one core). No thresholds: these are figures to read, not a test.
+/// second of one core), then the latency of one 3 s utterance (features +
+/// inference, median and 95th percentile of 50 runs). No thresholds: these are figures to read, not a test.
 ///
 /// Example: ser-bench --data ../shared/data/ravdess --limit 200 --json
 #[derive(Parser, Debug)]
@@ -55,6 +56,50 @@ struct Report {
     features: Stage,
     inference: Stage,
     total: Stage,
+    utterance_3s: Latency,
+}
+
+/// Time to classify one 3 s utterance (features + inference), in milliseconds.
+#[derive(Serialize)]
+struct Latency {
+    runs: usize,
+    features_ms_median: f64,
+    inference_ms_median: f64,
+    total_ms_median: f64,
+    total_ms_p95: f64,
+}
+
+/// Features + inference of a 3 s utterance cut from the first file's speech
+/// (tiled if shorter), `runs` times after one warm-up.
+fn latency_3s(classifier: &Classifier, speech: &[f32], runs: usize) -> Result<Latency> {
+    let n = 48_000;
+    let utt: Vec<f32> = speech.iter().copied().cycle().take(n).collect();
+    if utt.len() < n {
+        bail!("no speech to time a 3 s utterance with");
+    }
+    std::hint::black_box(classifier.classify(&utt)?);
+    let (mut feat, mut inf, mut tot) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let f = classifier.extractor().extract(&utt);
+        let t1 = Instant::now();
+        std::hint::black_box(classifier.classify_features(&f)?);
+        let t2 = Instant::now();
+        feat.push((t1 - t0).as_secs_f64() * 1e3);
+        inf.push((t2 - t1).as_secs_f64() * 1e3);
+        tot.push((t2 - t0).as_secs_f64() * 1e3);
+    }
+    let q = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() - 1) as f64 * p).round() as usize]
+    };
+    Ok(Latency {
+        runs,
+        features_ms_median: q(&mut feat, 0.5),
+        inference_ms_median: q(&mut inf, 0.5),
+        total_ms_median: q(&mut tot, 0.5),
+        total_ms_p95: q(&mut tot, 0.95),
+    })
 }
 
 fn stage(d: Duration, audio_s: f64) -> Stage {
@@ -92,6 +137,7 @@ fn main() -> Result<()> {
     let seg_cfg = SegmenterConfig::default();
     let (mut t_dec, mut t_seg, mut t_feat, mut t_inf) = Default::default();
     let (mut audio_s, mut speech_s, mut utterances, mut failed) = (0.0, 0.0, 0, 0);
+    let mut first_speech: Vec<f32> = Vec::new();
     for f in &files {
         let t0 = Instant::now();
         let audio = match decode_file(&f.path) {
@@ -109,6 +155,9 @@ fn main() -> Result<()> {
         t_seg += t2 - t1;
         audio_s += audio.samples.len() as f64 / 16_000.0;
         for u in &utts {
+            if first_speech.is_empty() {
+                first_speech = u.samples.clone();
+            }
             let t3 = Instant::now();
             let feats = classifier.extractor().extract(&u.samples);
             let t4 = Instant::now();
@@ -120,6 +169,7 @@ fn main() -> Result<()> {
         }
     }
     let total: Duration = t_dec + t_seg + t_feat + t_inf;
+    let utterance_3s = latency_3s(&classifier, &first_speech, 50)?;
     let r = Report {
         model: classifier.info().source.clone(),
         model_version: classifier.info().version.clone(),
@@ -134,6 +184,7 @@ fn main() -> Result<()> {
         features: stage(t_feat, audio_s),
         inference: stage(t_inf, audio_s),
         total: stage(total, audio_s),
+        utterance_3s,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -158,5 +209,10 @@ fn main() -> Result<()> {
         println!("{name:<10} {:>10.3} {:>14.1}", s.seconds, s.x_realtime);
     }
     println!("(× real time = seconds of audio per second of one core, over all audio)");
+    let l = &r.utterance_3s;
+    println!(
+        "one 3 s utterance: features {:.2} ms + inference {:.2} ms = {:.2} ms median, {:.2} ms p95 ({} runs)",
+        l.features_ms_median, l.inference_ms_median, l.total_ms_median, l.total_ms_p95, l.runs
+    );
     Ok(())
 }

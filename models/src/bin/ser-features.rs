@@ -13,8 +13,10 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use rayon::prelude::*;
 use ser_models::dataset::{self, LabelledFile};
+use ser_models::perturb::Rng;
 use ser_models::{
-    decode_file, segment_all, FeatureConfig, FeatureExtractor, FeatureKind, SegmenterConfig, LABELS,
+    decode_file, segment_all, BabbleBed, FeatureConfig, FeatureExtractor, FeatureKind,
+    Perturbation, Perturber, SegmenterConfig, LABELS,
 };
 use serde::Serialize;
 
@@ -34,7 +36,17 @@ use serde::Serialize;
 /// "emotion", "label", "segment", "start_s", "end_s", "offset", "frames",
 /// "whole_file"}], "stats": {...}}; item rows are feats[offset:offset+frames].
 ///
-/// Example: ser-features --data ../shared/data/ravdess --out /tmp/feats --kind mfcc
+/// With --perturb SPEC every file is degraded before segmentation (the
+/// same waveform code `ser-eval --perturb` uses), reproducibly: the noise of
+/// each file is seeded from its path and --seed. `random` draws a different
+/// degradation per file, for training augmentation; write several dirs with
+/// different seeds for several augmented copies. Babble noise is mixed from
+/// the data set's own files.
+///
+/// Examples:
+///   ser-features --data ../shared/data/ravdess --out /tmp/feats --kind mfcc
+///   ser-features --data ../shared/data/ravdess --out /tmp/feats-white20 --kind logmel --perturb white:20
+///   ser-features --data ../shared/data/ravdess --out /tmp/feats-aug1 --kind logmel --perturb random --seed 1
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
@@ -53,6 +65,17 @@ struct Args {
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
+    /// Degrade the audio first: clean, white:SNR_DB, babble:SNR_DB, telephone,
+    /// gain:DB, speed:FACTOR or random (see ser_models::perturb).
+    #[arg(long, value_name = "SPEC", default_value = "clean", value_parser = parse_perturbation)]
+    perturb: Perturbation,
+    /// Seed of the perturbation's randomness (mixed with each file's path).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u64,
+}
+
+fn parse_perturbation(s: &str) -> Result<Perturbation, String> {
+    s.parse().map_err(|e: ser_models::Error| e.to_string())
 }
 
 fn parse_kind(s: &str) -> Result<FeatureKind, String> {
@@ -94,6 +117,8 @@ struct Stats {
 struct Index<'a> {
     feature_config: &'a FeatureConfig,
     segmenter_config: &'a SegmenterConfig,
+    perturbation: String,
+    seed: u64,
     items: Vec<Item>,
     stats: Stats,
 }
@@ -106,14 +131,26 @@ struct Segment {
     data: Vec<f32>,
 }
 
-fn process(
-    file: &LabelledFile,
-    ex: &FeatureExtractor,
-    seg_cfg: &SegmenterConfig,
-) -> Result<Vec<Segment>, String> {
-    let audio = decode_file(&file.path).map_err(|e| e.to_string())?;
+struct Job<'a> {
+    ex: &'a FeatureExtractor,
+    seg_cfg: &'a SegmenterConfig,
+    perturber: &'a Perturber,
+    perturbation: Perturbation,
+    seed: u64,
+}
+
+fn process(file: &LabelledFile, job: &Job) -> Result<Vec<Segment>, String> {
+    let (ex, seg_cfg) = (job.ex, job.seg_cfg);
+    let mut audio = decode_file(&file.path).map_err(|e| e.to_string())?;
     if audio.samples.is_empty() {
         return Err(format!("{}: no audio samples", file.path.display()));
+    }
+    if job.perturbation != Perturbation::Clean {
+        let seed = Rng::seed_from(&file.rel_path, job.seed);
+        audio.samples = job
+            .perturber
+            .apply(job.perturbation, &audio.samples, seed)
+            .map_err(|e| format!("{}: {e}", file.path.display()))?;
     }
     let utts = segment_all(&audio.samples, seg_cfg).map_err(|e| e.to_string())?;
     let segs = if utts.is_empty() {
@@ -199,9 +236,27 @@ fn main() -> Result<()> {
             .build_global()
             .context("starting the worker threads")?;
     }
+    let perturber = if args.perturb.needs_babble() {
+        let paths: Vec<&Path> = listing.files.iter().map(|f| f.path.as_path()).collect();
+        Perturber::with_babble(
+            BabbleBed::from_files(&paths, args.seed)
+                .with_context(|| format!("mixing babble from {}", args.data.display()))?,
+        )
+    } else {
+        Perturber::new()
+    };
+    let job = Job {
+        ex: &ex,
+        seg_cfg: &seg_cfg,
+        perturber: &perturber,
+        perturbation: args.perturb,
+        seed: args.seed,
+    };
     tracing::info!(
         files = listing.files.len(),
         features = %feature_config.to_json(),
+        perturbation = %args.perturb,
+        seed = args.seed,
         "extracting"
     );
     let done = AtomicUsize::new(0);
@@ -210,7 +265,7 @@ fn main() -> Result<()> {
         .files
         .par_iter()
         .map(|f| {
-            let r = process(f, &ex, &seg_cfg);
+            let r = process(f, &job);
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
             if n % 100 == 0 || n == total {
                 tracing::info!("{n}/{total} files");
@@ -287,6 +342,8 @@ fn main() -> Result<()> {
     let index = Index {
         feature_config: &feature_config,
         segmenter_config: &seg_cfg,
+        perturbation: args.perturb.to_string(),
+        seed: args.seed,
         items,
         stats,
     };

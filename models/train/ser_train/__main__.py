@@ -31,6 +31,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output directory (created)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the recipe's, 0)")
+    p.add_argument("--extra-train", type=Path, action="append", default=[], metavar="DIR",
+                   help="an augmented copy of the data (`ser-features --perturb random --seed N`); repeatable. "
+                        "Each epoch draws every training file from the clean set or one of the copies")
 
 
 def _logging(out: Path) -> None:
@@ -54,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     cv.add_argument("--folds", default="1,2,3,4,5,6", help="comma-separated subset of folds (default all 6)")
     cv.add_argument("--max-epochs", type=int, default=None, help="override the recipe's max epochs")
     cv.add_argument("--patience", type=int, default=None, help="override the recipe's early-stopping patience")
+    cv.add_argument("--eval", action="append", default=[], metavar="NAME=DIR",
+                    help="also score each fold's model on the test actors of a degraded copy "
+                         "(`ser-features --perturb white:20`); repeatable; the robustness columns")
 
     fin = sub.add_parser("final", help="train on all actors and export ONNX")
     _common(fin)
@@ -91,6 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     _logging(a.out)
     try:
         feats = data_mod.load(a.features)
+        extra = [data_mod.load(d) for d in a.extra_train]
+        for x in extra:
+            feats.foreign(x)  # same feature configuration, or a clear error now
+        eval_sets = {}
+        for spec in getattr(a, "eval", []):
+            name, sep, d = spec.partition("=")
+            if not sep or not name or not d:
+                print(f"error: --eval {spec!r}: expected NAME=DIR", file=sys.stderr)
+                return 2
+            eval_sets[name] = data_mod.load(d)
+            feats.foreign(eval_sets[name])
     except data_mod.DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -104,13 +121,20 @@ def main(argv: list[str] | None = None) -> int:
         if a.patience:
             recipe = replace(recipe, patience=a.patience)
         fold_ids = [int(x) for x in a.folds.split(",") if x.strip()]
-        rep = train.run_cv(feats, recipe, a.out, fold_ids)
+        rep = train.run_cv(feats, recipe, a.out, fold_ids, extra_train=extra, eval_sets=eval_sets)
         print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
         return 0
 
     # final
     if a.from_cv:
         recipe, epochs, temperature = train.recipe_from_cv(a.from_cv)
+        import json
+
+        cv_extra = json.loads(a.from_cv.read_text()).get("extra_train", [])
+        if len(cv_extra) != len(extra):
+            print(f"error: {a.from_cv} was run with {len(cv_extra)} augmented copies (--extra-train) "
+                  f"and this run has {len(extra)}: the recipe includes them", file=sys.stderr)
+            return 2
         if recipe.arch != train.RECIPES[a.arch].arch:
             print(f"error: {a.from_cv} is a CV of net {recipe.arch!r}, not {train.RECIPES[a.arch].arch!r}", file=sys.stderr)
             return 2
@@ -129,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         f"ser speech-emotion model, arch {recipe.arch}, trained on RAVDESS actors "
         f"{sorted({it.actor for it in feats.items})} for {epochs} epochs (seed {recipe.seed}), "
         f"temperature {temperature:.3f}. Derivative of RAVDESS (Livingstone & Russo 2018), CC BY-NC-SA 4.0.")
-    path = train.run_final(feats, recipe, a.out, epochs, temperature, a.version, desc)
+    path = train.run_final(feats, recipe, a.out, epochs, temperature, a.version, desc, extra_train=extra)
     print(path)
     return 0
 

@@ -10,7 +10,7 @@ Item i's matrix is feats[offset : offset + frames].
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,9 @@ class Item:
     segment: int
     offset: int
     frames: int
+    # the feats.npy this item's rows live in, when it is not the Features'
+    # own (augmented copies from another `ser-features --perturb` dir)
+    store: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -38,13 +41,30 @@ class Features:
     items: list[Item]
     feature_config: dict
     directory: Path
+    index_meta: dict = field(default_factory=dict)  # index.json minus items (perturbation, seed, stats)
 
     @property
     def n_features(self) -> int:
         return int(self.feats.shape[1])
 
+    @property
+    def perturbation(self) -> str:
+        """How `ser-features` degraded the audio (`clean` unless --perturb)."""
+        return str(self.index_meta.get("perturbation", "clean"))
+
     def matrix(self, item: Item) -> np.ndarray:
-        return np.array(self.feats[item.offset : item.offset + item.frames], dtype=np.float32)  # a writable copy
+        src = self.feats if item.store is None else item.store
+        return np.array(src[item.offset : item.offset + item.frames], dtype=np.float32)  # a writable copy
+
+    def foreign(self, other: "Features") -> list[Item]:
+        """`other`'s items, readable through this Features' `matrix` (for
+        augmented copies and degraded test sets); the feature configurations
+        must be identical."""
+        if other.feature_config != self.feature_config:
+            raise DataError(f"{other.directory}: feature configuration {other.feature_config} differs from "
+                            f"{self.directory}'s {self.feature_config}")
+        return [Item(it.path, it.actor, it.label, it.segment, it.offset, it.frames, store=other.feats)
+                for it in other.items]
 
     def select(self, actors: list[int]) -> list[Item]:
         wanted = set(actors)
@@ -111,7 +131,8 @@ def load(directory: str | Path) -> Features:
         if not 1 <= it.actor <= 24:
             raise DataError(f"{where}: actor {it.actor} outside 1..24")
         items.append(it)
-    return Features(feats=feats, items=items, feature_config=cfg, directory=d)
+    meta = {k: v for k, v in index.items() if k != "items"}
+    return Features(feats=feats, items=items, feature_config=cfg, directory=d, index_meta=meta)
 
 
 def write_synthetic(directory: str | Path, actors=range(1, 25), per_class: int = 2, n_features: int = 40, seed: int = 0,

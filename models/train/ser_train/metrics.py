@@ -30,3 +30,22 @@ def wa(cm: np.ndarray) -> float:
 def per_class_recall(cm: np.ndarray) -> list[float | None]:
     support = cm.sum(axis=1)
     return [float(cm[i, i] / support[i]) if support[i] else None for i in range(cm.shape[0])]
+
+
+def ece(probs: np.ndarray, y_true, n_bins: int = 15) -> float:
+    """Expected calibration error of the top-class confidence: the
+    support-weighted mean |accuracy - confidence| over equal-width bins."""
+    probs = np.asarray(probs, dtype=np.float64)
+    y_true = np.asarray(y_true)
+    if len(probs) == 0:
+        return float("nan")
+    conf = probs.max(1)
+    correct = probs.argmax(1) == y_true
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    total = 0.0
+    for i in range(n_bins):
+        lo, hi = edges[i], edges[i + 1]
+        in_bin = (conf > lo) & (conf <= hi) if i else (conf >= lo) & (conf <= hi)
+        if in_bin.any():
+            total += in_bin.sum() * abs(correct[in_bin].mean() - conf[in_bin].mean())
+    return float(total / len(probs))

@@ -26,7 +26,14 @@ def merge(paths: list[Path]) -> dict:
     seen = [f["fold"] for f in results]
     if len(seen) != len(set(seen)):
         raise SystemExit(f"folds overlap between the reports: {seen}")
+    for key in ("extra_train", "eval_sets"):
+        vals = [r.get(key) for r in reps]
+        if any(v != vals[0] for v in vals):
+            raise SystemExit(f"the reports differ in {key}; refusing to merge")
     rep = _summary(results, first["recipe"], first["feature_config"], first["features_dir"], first["n_parameters"])
+    for key in ("extra_train", "eval_sets"):
+        if key in first:
+            rep[key] = first[key]
     rep["merged_from"] = [str(p) for p in paths]
     return rep
 
@@ -37,6 +44,18 @@ def _summary(results: list[dict], recipe: dict, feature_config: dict, features_d
     worst = min((r, i) for i, r in enumerate(recall) if r is not None)
     uas = [r["ua"] for r in results]
     was = [r["wa"] for r in results]
+    extra = {}
+    if all("ece" in r for r in results):
+        extra["ece_mean"] = statistics.mean(r["ece"] for r in results)
+        extra["ece_uncalibrated_mean"] = statistics.mean(r["ece_uncalibrated"] for r in results)
+    conditions = sorted(set.intersection(*(set(r.get("robustness", {})) for r in results))) if results else []
+    if conditions:
+        extra["robustness"] = {
+            c: {"ua_mean": statistics.mean(r["robustness"][c]["ua"] for r in results),
+                "wa_mean": statistics.mean(r["robustness"][c]["wa"] for r in results),
+                "ece_mean": statistics.mean(r["robustness"][c]["ece"] for r in results),
+                "ua_drop": statistics.mean(uas) - statistics.mean(r["robustness"][c]["ua"] for r in results)}
+            for c in conditions}
     return {
         "protocol": "EmoBox RAVDESS speaker-independent folds; validation actors from the training actors; "
                     "per-file prediction (frame-weighted mean over VAD segments)",
@@ -55,6 +74,7 @@ def _summary(results: list[dict], recipe: dict, feature_config: dict, features_d
         "n_parameters": n_params,
         "model_size_bytes_fp32": n_params * 4,
         "train_time_s_total": round(sum(r["train_time_s"] for r in results), 1),
+        **extra,
         "folds": results,
     }
 
@@ -77,6 +97,11 @@ def markdown(rep: dict) -> str:
         f"- **WA (mean over folds): {rep['wa_mean'] * 100:.1f}%** (sd {rep['wa_std'] * 100:.1f})",
         f"- Validation-actor UA at the selected epochs (mean over folds; for choosing recipes): {rep['val_ua_mean'] * 100:.1f}%",
         f"- Worst class (pooled recall): {rep['worst_class']['label']} {rep['worst_class']['recall'] * 100:.1f}%",
+        *([f"- Expected calibration error (per file, 15 bins, mean over folds): {rep['ece_mean'] * 100:.1f}% "
+           f"with the validation temperature, {rep['ece_uncalibrated_mean'] * 100:.1f}% without"]
+          if "ece_mean" in rep else []),
+        *([f"- Augmented training copies: " + ", ".join(f"`{x['perturbation']}` seed {x['seed']}" for x in rep["extra_train"])]
+          if rep.get("extra_train") else []),
         f"- Parameters: {rep['n_parameters']} ({rep['model_size_bytes_fp32'] / 1024:.0f} KiB fp32)",
         f"- Training time (all folds, CPU): {rep['train_time_s_total'] / 60:.1f} min",
         f"- Features: `{json.dumps(rep['feature_config'], separators=(',', ':'))}`",
@@ -89,6 +114,14 @@ def markdown(rep: dict) -> str:
         lines.append(f"| {f['fold']} | {' '.join(f'{a:02d}' for a in f['test_actors'])} | "
                      f"{' '.join(f'{a:02d}' for a in f['val_actors'])} | {f['ua'] * 100:.1f}% | {f['wa'] * 100:.1f}% | "
                      f"{f['best_epoch']} | {f['temperature']:.2f} | {f['train_time_s'] / 60:.1f} min |")
+    if rep.get("robustness"):
+        lines += ["", "Robustness: the same test files degraded (`ser-features --perturb`), same fold models:", "",
+                  "| condition | UA | WA | UA change (points) | ECE |", "|---|---|---|---|---|",
+                  f"| clean | {rep['ua_mean'] * 100:.1f}% | {rep['wa_mean'] * 100:.1f}% | 0 | "
+                  f"{rep.get('ece_mean', float('nan')) * 100:.1f}% |"]
+        for c, v in rep["robustness"].items():
+            lines.append(f"| {c} | {v['ua_mean'] * 100:.1f}% | {v['wa_mean'] * 100:.1f}% | "
+                         f"{-v['ua_drop'] * 100:+.1f} | {v['ece_mean'] * 100:.1f}% |")
     lines += ["", "Pooled confusion matrix over all test folds (rows = true, columns = predicted):", ""]
     lines.append(confusion_md(np.array(rep["confusion_pooled"])))
     lines += ["", "Per-class recall (pooled): " + ", ".join(

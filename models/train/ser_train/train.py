@@ -154,7 +154,8 @@ def evaluate(net, data, items, temperature: float = 1.0) -> dict:
     nll = float(F.cross_entropy(logits / temperature, y_seg))
     _, y, p = per_file(items, torch.softmax(logits / temperature, dim=-1))
     cm = metrics.confusion(y, p.argmax(1))
-    return {"ua": metrics.ua(cm), "wa": metrics.wa(cm), "nll": nll, "confusion": cm, "n_files": int(len(y))}
+    return {"ua": metrics.ua(cm), "wa": metrics.wa(cm), "nll": nll, "ece": metrics.ece(p, y), "confusion": cm,
+            "n_files": int(len(y))}
 
 
 def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -182,12 +183,36 @@ def _normalisation(data: Features, items: list[Item]):
     return mean, std
 
 
+def _versions(train_items: list[Item], copies: list[list[Item]]) -> list[list[list[Item]]]:
+    """Per source file, its segments in the clean set and in each augmented
+    copy (a copy's VAD may cut the file differently, so whole files are
+    swapped, never single segments)."""
+    by_path: dict[str, list[list[Item]]] = {}
+    for it in train_items:
+        by_path.setdefault(it.path, [[]])[0].append(it)
+    for k, copy in enumerate(copies, start=1):
+        for it in copy:
+            v = by_path.get(it.path)
+            if v is None:
+                continue  # not a training file of this fold
+            while len(v) <= k:
+                v.append([])
+            v[k].append(it)
+    return [[seg for seg in v if seg] for v in by_path.values()]
+
+
 def train_model(data: Features, train_items: list[Item], val_items: list[Item], recipe: Recipe,
-                epochs: int | None = None, tag: str = ""):
+                epochs: int | None = None, tag: str = "", copies: list[list[Item]] | None = None):
     """Train one net. With validation items: up to recipe.max_epochs, keeping
     the epoch with the best validation UA (ties: lower validation NLL), early
     stop after `patience` epochs without improvement, then fit the temperature
-    on the validation items. Without: exactly `epochs` epochs, temperature 1."""
+    on the validation items. Without: exactly `epochs` epochs, temperature 1.
+
+    `copies` are augmented versions of the data (other `ser-features
+    --perturb` dirs, read through `data.foreign`): each epoch, every training
+    file is drawn from the clean set or one of the copies at random, so an
+    epoch costs the same as without them. Only files of `train_items` are
+    used from the copies; validation stays clean."""
     seed_everything(recipe.seed)
     rng = random.Random(recipe.seed)
     gen = torch.Generator().manual_seed(recipe.seed)
@@ -200,11 +225,13 @@ def train_model(data: Features, train_items: list[Item], val_items: list[Item], 
         pct_start=0.15) if recipe.arch != "seed" else None
     kind = data.feature_config.get("kind", "mfcc")
     history, best, best_state, best_epoch, stale = [], None, None, 0, 0
+    versions = _versions(train_items, copies) if copies else None
     t0 = time.time()
     for epoch in range(1, n_epochs + 1):
         net.train()
         tot, n = 0.0, 0
-        for batch in _batches(train_items, recipe.batch_size, rng):
+        epoch_items = train_items if versions is None else [it for v in versions for it in rng.choice(v)]
+        for batch in _batches(epoch_items, recipe.batch_size, rng):
             x, lengths, y = _collate(data, batch, recipe.max_frames, rng)
             if recipe.augment:
                 x = _augment(x, lengths, kind, gen)
@@ -255,11 +282,23 @@ def train_model(data: Features, train_items: list[Item], val_items: list[Item], 
                  "train_time_s": round(time.time() - t0, 1)}
 
 
-def run_cv(data: Features, recipe: Recipe, out: Path, fold_ids: list[int] | None = None) -> dict:
+def run_cv(data: Features, recipe: Recipe, out: Path, fold_ids: list[int] | None = None,
+           extra_train: list[Features] | None = None, eval_sets: dict[str, Features] | None = None) -> dict:
+    """Cross-validation over `fold_ids`. `extra_train`: augmented copies of the
+    data (see `train_model`). `eval_sets`: degraded versions of the data
+    (`ser-features --perturb`), on whose test-actor files each fold's model
+    is also scored (the robustness columns). Each fold's model is saved as
+    OUT/fold-K.pt (state dict, temperature, arch) for later evaluation."""
     from . import report
 
     out.mkdir(parents=True, exist_ok=True)
     fold_ids = fold_ids or sorted(folds.FOLDS)
+    copies = [data.foreign(x) for x in (extra_train or [])]
+    robust_sets = {name: data.foreign(x) for name, x in (eval_sets or {}).items()}
+    meta = {"extra_train": [{"dir": str(x.directory), "perturbation": x.perturbation,
+                             "seed": x.index_meta.get("seed")} for x in (extra_train or [])],
+            "eval_sets": {name: {"dir": str(x.directory), "perturbation": x.perturbation}
+                          for name, x in (eval_sets or {}).items()}}
     results = []
     for k in fold_ids:
         train_a, val_a, test_a = folds.split(k, recipe.n_val, recipe.seed)
@@ -269,12 +308,22 @@ def run_cv(data: Features, recipe: Recipe, out: Path, fold_ids: list[int] | None
                              f"{sorted({it.actor for it in data.items})})")
         log.info("fold %d: train actors %s, validation %s, test %s (%d/%d/%d segments)",
                  k, train_a, val_a, test_a, len(tr), len(va), len(te))
-        net, info = train_model(data, tr, va, recipe, tag=f"fold {k}")
+        net, info = train_model(data, tr, va, recipe, tag=f"fold {k}", copies=copies)
+        torch.save({"state": net.state_dict(), "arch": recipe.arch, "n_features": data.n_features,
+                    "dropout": recipe.dropout, "temperature": info["temperature"], "fold": k},
+                   out / f"fold-{k}.pt")
         ev = evaluate(net, data, te, info["temperature"])
         ev_raw = evaluate(net, data, te, 1.0)
+        robustness = {}
+        for name, items in robust_sets.items():
+            test_items = [it for it in items if it.actor in set(test_a)]
+            r = evaluate(net, data, test_items, info["temperature"])
+            robustness[name] = {"ua": r["ua"], "wa": r["wa"], "ece": r["ece"]}
+            log.info("fold %d: %s UA %.4f WA %.4f", k, name, r["ua"], r["wa"])
         results.append({
             "fold": k, "train_actors": train_a, "val_actors": val_a, "test_actors": test_a,
             "ua": ev["ua"], "wa": ev["wa"], "test_nll": ev["nll"], "test_nll_uncalibrated": ev_raw["nll"],
+            "ece": ev["ece"], "ece_uncalibrated": ev_raw["ece"], "robustness": robustness,
             "confusion": ev["confusion"].tolist(), "n_test_files": ev["n_files"],
             "best_epoch": info["best_epoch"], "temperature": info["temperature"],
             "train_time_s": info["train_time_s"], "history": info["history"],
@@ -282,16 +331,18 @@ def run_cv(data: Features, recipe: Recipe, out: Path, fold_ids: list[int] | None
         log.info("fold %d: test UA %.4f WA %.4f (best epoch %d, T=%.3f, %.0f s)", k, ev["ua"], ev["wa"],
                  info["best_epoch"], info["temperature"], info["train_time_s"])
         rep = report.build(results, recipe, data, net)
+        rep.update(meta)
         report.write(rep, out)
     return rep
 
 
 def run_final(data: Features, recipe: Recipe, out: Path, epochs: int, temperature: float,
-              version: str, description: str) -> Path:
+              version: str, description: str, extra_train: list[Features] | None = None) -> Path:
     from .export import export_onnx
 
     out.mkdir(parents=True, exist_ok=True)
-    net, info = train_model(data, data.items, [], recipe, epochs=epochs, tag="final")
+    copies = [data.foreign(x) for x in (extra_train or [])]
+    net, info = train_model(data, data.items, [], recipe, epochs=epochs, tag="final", copies=copies)
     path = export_onnx(net, out / "model.onnx", data.feature_config, version, description, temperature)
     torch.save(net.state_dict(), out / "model.pt")
     info = {k: v for k, v in info.items() if k != "temperature"}  # no validation set here
@@ -300,6 +351,8 @@ def run_final(data: Features, recipe: Recipe, out: Path, epochs: int, temperatur
         "description": description, "actors": sorted({it.actor for it in data.items}),
         "n_segments": len(data.items), "n_parameters": nets.n_parameters(net),
         "model_bytes": path.stat().st_size, "feature_config": data.feature_config,
+        "extra_train": [{"dir": str(x.directory), "perturbation": x.perturbation, "seed": x.index_meta.get("seed")}
+                        for x in (extra_train or [])],
     }, indent=1))
     return path
 

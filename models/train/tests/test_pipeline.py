@@ -134,5 +134,50 @@ class TrainTests(unittest.TestCase):
         self.assertEqual(sum(map(sum, fold["confusion"])), 4 * 8 * 2, "one prediction per test file")
 
 
+    def test_cv_with_augmented_copies_and_degraded_test_sets(self):
+        torch.set_num_threads(2)
+        d = Path(tempfile.mkdtemp())
+        data.write_synthetic(d / "feats", per_class=2, seed=0)
+        data.write_synthetic(d / "copy", per_class=2, seed=1)
+        data.write_synthetic(d / "noisy", per_class=2, seed=2)
+        feats = data.load(d / "feats")
+        recipe = train.Recipe(max_epochs=4, patience=3)
+        rep = train.run_cv(feats, recipe, d / "cv", fold_ids=[2], extra_train=[data.load(d / "copy")],
+                           eval_sets={"noisy": data.load(d / "noisy")})
+        self.assertIn("noisy", rep["robustness"])
+        self.assertGreater(rep["robustness"]["noisy"]["ua_mean"], 0.5)
+        self.assertTrue(0.0 <= rep["ece_mean"] <= 1.0)
+        self.assertEqual(len(rep["extra_train"]), 1)
+        self.assertTrue((d / "cv" / "fold-2.pt").is_file())
+        self.assertIn("| noisy |", (d / "cv" / "report.md").read_text())
+
+    def test_copies_swap_whole_files_and_never_add_other_actors(self):
+        a = data.Item("A/x.wav", 1, 0, 0, 0, 5)
+        b = data.Item("A/x.wav", 1, 0, 1, 5, 5)
+        c1 = data.Item("A/x.wav", 1, 0, 0, 0, 9)
+        other = data.Item("B/y.wav", 2, 1, 0, 9, 5)
+        v = train._versions([a, b], [[c1, other]])
+        self.assertEqual(v, [[[a, b], [c1]]])
+
+    def test_foreign_refuses_other_features(self):
+        d = Path(tempfile.mkdtemp())
+        data.write_synthetic(d / "a", per_class=1)
+        data.write_synthetic(d / "b", per_class=1, n_features=64,
+                             feature_config={**DEFAULT_FEATURE_CONFIG, "kind": "logmel", "n_mels": 64})
+        with self.assertRaises(data.DataError):
+            data.load(d / "a").foreign(data.load(d / "b"))
+
+
+class EceTests(unittest.TestCase):
+    def test_perfectly_calibrated_and_overconfident(self):
+        # 10 predictions at 0.8 confidence, 8 right: ECE 0
+        p = np.tile([[0.8, 0.2] + [0.0] * 6], (10, 1))
+        y = np.array([0] * 8 + [1] * 2)
+        self.assertAlmostEqual(metrics.ece(p, y), 0.0)
+        # all wrong at 0.9: ECE 0.9
+        p = np.tile([[0.9, 0.1] + [0.0] * 6], (4, 1))
+        self.assertAlmostEqual(metrics.ece(p, np.ones(4, int)), 0.9)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,642 @@
+//! Deterministic degradations of 16 kHz mono speech: noise at a given SNR,
+//! babble, a telephone channel, a gain change and speed perturbation.
+//!
+//! They serve two purposes with one implementation: measuring how the model
+//! holds up on worse audio than the studio recordings it learnt from
+//! (`ser-eval --perturb`, the robustness columns of the model card) and
+//! augmenting the training data (`ser-features --perturb random`), so the
+//! waveform goes through the same feature extractor either way.
+//!
+//! Every perturbation is reproducible: the randomness comes from a seed (the
+//! tools derive it from the file's path), never from the clock.
+//!
+//! | spec | what it does |
+//! |---|---|
+//! | `clean` | nothing |
+//! | `white:SNR` | white Gaussian noise, SNR in dB relative to the speech's active level |
+//! | `babble:SNR` | several simultaneous talkers (a [`BabbleBed`]) at that SNR |
+//! | `telephone` | 300–3400 Hz band, 8 kHz round trip, G.711 µ-law companding |
+//! | `gain:DB` | multiply by 10^(DB/20) (no clipping is applied: the model sees what the ADC would give up to ±1) |
+//! | `speed:F` | play F times faster (tempo and pitch, like Kaldi's speed perturbation) |
+//! | `random` | training augmentation: speed 0.9/1.0/1.1, then one of clean, white or babble at 5–30 dB, telephone, gain −25…+6 dB |
+
+use std::f64::consts::PI;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::audio::to_mono_16k;
+use crate::error::{Error, Result};
+use crate::features::SAMPLE_RATE;
+
+/// One degradation of the audio; parse it from a spec such as `white:20`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Perturbation {
+    /// No change.
+    Clean,
+    /// White Gaussian noise at this SNR (dB).
+    White {
+        /// Signal-to-noise ratio in dB.
+        snr_db: f64,
+    },
+    /// Multi-talker babble at this SNR (dB); needs a [`BabbleBed`].
+    Babble {
+        /// Signal-to-noise ratio in dB.
+        snr_db: f64,
+    },
+    /// Narrow-band telephone channel.
+    Telephone,
+    /// A gain change in dB.
+    Gain {
+        /// Gain in dB (negative = quieter).
+        db: f64,
+    },
+    /// Speed perturbation by this factor (> 1 = faster and higher).
+    Speed {
+        /// Speed factor, 0.5..2.
+        factor: f64,
+    },
+    /// A random mix of the above, drawn per file from the seed (training only).
+    Random,
+}
+
+impl Perturbation {
+    /// Whether applying it needs a babble bed (directly or possibly, for `random`).
+    pub fn needs_babble(&self) -> bool {
+        matches!(self, Perturbation::Babble { .. } | Perturbation::Random)
+    }
+}
+
+impl fmt::Display for Perturbation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Perturbation::Clean => write!(f, "clean"),
+            Perturbation::White { snr_db } => write!(f, "white:{snr_db}"),
+            Perturbation::Babble { snr_db } => write!(f, "babble:{snr_db}"),
+            Perturbation::Telephone => write!(f, "telephone"),
+            Perturbation::Gain { db } => write!(f, "gain:{db}"),
+            Perturbation::Speed { factor } => write!(f, "speed:{factor}"),
+            Perturbation::Random => write!(f, "random"),
+        }
+    }
+}
+
+impl FromStr for Perturbation {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |why: &str| {
+            Error::InvalidPerturbation(format!(
+                "{s:?}: {why} (expected clean, white:SNR_DB, babble:SNR_DB, telephone, gain:DB, speed:FACTOR or random)"
+            ))
+        };
+        let (name, arg) = match s.split_once(':') {
+            Some((n, a)) => (n, Some(a)),
+            None => (s, None),
+        };
+        let number = |lo: f64, hi: f64| -> Result<f64> {
+            let a = arg.ok_or_else(|| bad("a number is missing after ':'"))?;
+            let v: f64 = a.trim().parse().map_err(|_| bad("not a number"))?;
+            if !(lo..=hi).contains(&v) {
+                return Err(bad(&format!("the value must be within {lo}..{hi}")));
+            }
+            Ok(v)
+        };
+        let no_arg = |p: Perturbation| {
+            if arg.is_some() {
+                Err(bad("takes no value"))
+            } else {
+                Ok(p)
+            }
+        };
+        match name.trim() {
+            "clean" | "none" => no_arg(Perturbation::Clean),
+            "white" => Ok(Perturbation::White {
+                snr_db: number(-20.0, 100.0)?,
+            }),
+            "babble" => Ok(Perturbation::Babble {
+                snr_db: number(-20.0, 100.0)?,
+            }),
+            "telephone" | "phone" => no_arg(Perturbation::Telephone),
+            "gain" => Ok(Perturbation::Gain {
+                db: number(-60.0, 30.0)?,
+            }),
+            "speed" => Ok(Perturbation::Speed {
+                factor: number(0.5, 2.0)?,
+            }),
+            "random" => no_arg(Perturbation::Random),
+            _ => Err(bad("unknown perturbation")),
+        }
+    }
+}
+
+/// SplitMix64: a small, good, dependency-free generator for reproducible noise.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+    }
+
+    /// A seed from a string (for example a file's path) and a number.
+    pub fn seed_from(text: &str, salt: u64) -> u64 {
+        // FNV-1a: stable across runs and platforms (unlike std's hasher).
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        for b in text.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in [lo, hi).
+    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.uniform()
+    }
+
+    /// Uniform integer in [0, n) (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.uniform() * n as f64) as usize % n.max(1)
+    }
+
+    /// Standard normal (Box–Muller).
+    pub fn gaussian(&mut self) -> f64 {
+        let u1 = self.uniform().max(f64::MIN_POSITIVE);
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
+    }
+}
+
+/// A long recording of several people talking at once, unit RMS, that babble
+/// noise is cut from (at a random offset, wrapping around).
+#[derive(Debug, Clone)]
+pub struct BabbleBed {
+    samples: Vec<f32>,
+}
+
+impl BabbleBed {
+    /// Mix `talkers` streams of `seconds` each; stream k is the utterances
+    /// `clips` yields for it, back to back (silences trimmed). `clips` are 16 kHz
+    /// mono recordings; they are drawn from in a seeded order.
+    pub fn mix(clips: &[Vec<f32>], talkers: usize, seconds: f64, seed: u64) -> Result<Self> {
+        let len = (seconds * f64::from(SAMPLE_RATE)) as usize;
+        let voiced: Vec<Vec<f32>> = clips
+            .iter()
+            .map(|c| trim_silence(c))
+            .filter(|c| c.len() > 1_600)
+            .collect();
+        if voiced.is_empty() || talkers == 0 || len == 0 {
+            return Err(Error::InvalidPerturbation(
+                "babble needs at least one clip with speech".into(),
+            ));
+        }
+        let mut rng = Rng::new(seed);
+        let mut bed = vec![0.0f64; len];
+        for _ in 0..talkers {
+            let mut pos = 0;
+            while pos < len {
+                let clip = &voiced[rng.below(voiced.len())];
+                let rms = rms(clip).max(1e-9);
+                for (i, &x) in clip.iter().enumerate().take(len - pos) {
+                    bed[pos + i] += f64::from(x) / rms;
+                }
+                pos += clip.len();
+            }
+        }
+        let r = (bed.iter().map(|x| x * x).sum::<f64>() / len as f64)
+            .sqrt()
+            .max(1e-12);
+        Ok(BabbleBed {
+            samples: bed.iter().map(|x| (x / r) as f32).collect(),
+        })
+    }
+
+    /// The bed the tools use: 6 talkers over 60 s, from up to 48 of `files`
+    /// (spread evenly over the list, decoded to 16 kHz mono; unreadable ones
+    /// are skipped). With a data set's own files the babble speaks its
+    /// language and sentences, which makes it a hard, speech-like noise.
+    pub fn from_files<P: AsRef<std::path::Path>>(files: &[P], seed: u64) -> Result<Self> {
+        let step = (files.len() / 48).max(1);
+        let clips: Vec<Vec<f32>> = files
+            .iter()
+            .step_by(step)
+            .take(48)
+            .filter_map(|p| crate::audio::decode_file(p).ok().map(|a| a.samples))
+            .collect();
+        Self::mix(&clips, 6, 60.0, seed)
+    }
+
+    /// Its length in samples.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether it holds no samples (never, once built).
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+}
+
+fn trim_silence(x: &[f32]) -> Vec<f32> {
+    let frames = frame_powers(x);
+    let peak = frames.iter().cloned().fold(0.0, f64::max);
+    let keep = |p: f64| p > peak * 1e-3;
+    let first = frames.iter().position(|&p| keep(p));
+    let last = frames.iter().rposition(|&p| keep(p));
+    match (first, last) {
+        (Some(a), Some(b)) => x[a * FRAME..((b + 1) * FRAME).min(x.len())].to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+const FRAME: usize = 320; // 20 ms at 16 kHz
+
+fn frame_powers(x: &[f32]) -> Vec<f64> {
+    x.chunks(FRAME)
+        .map(|c| c.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / c.len() as f64)
+        .collect()
+}
+
+fn rms(x: &[f32]) -> f64 {
+    if x.is_empty() {
+        return 0.0;
+    }
+    (x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / x.len() as f64).sqrt()
+}
+
+/// The speech's active power: the mean power of the 20 ms frames within 40 dB
+/// of the loudest one (a simple stand-in for ITU-T P.56), so leading and
+/// trailing silence do not lower the SNR reference.
+pub fn active_power(x: &[f32]) -> f64 {
+    let frames = frame_powers(x);
+    let peak = frames.iter().cloned().fold(0.0, f64::max);
+    let active: Vec<f64> = frames.into_iter().filter(|&p| p >= peak * 1e-4).collect();
+    if active.is_empty() {
+        0.0
+    } else {
+        active.iter().sum::<f64>() / active.len() as f64
+    }
+}
+
+/// Applies [`Perturbation`]s; holds the babble bed when one is needed.
+#[derive(Debug, Clone, Default)]
+pub struct Perturber {
+    babble: Option<BabbleBed>,
+}
+
+impl Perturber {
+    /// A perturber without babble (babble specs then fail with a clear error).
+    pub fn new() -> Self {
+        Perturber { babble: None }
+    }
+
+    /// A perturber that cuts babble from `bed`.
+    pub fn with_babble(bed: BabbleBed) -> Self {
+        Perturber { babble: Some(bed) }
+    }
+
+    /// Apply `p` to 16 kHz mono `samples`, reproducibly for a given `seed`.
+    pub fn apply(&self, p: Perturbation, samples: &[f32], seed: u64) -> Result<Vec<f32>> {
+        let mut rng = Rng::new(seed);
+        self.apply_with(p, samples, &mut rng)
+    }
+
+    fn apply_with(&self, p: Perturbation, x: &[f32], rng: &mut Rng) -> Result<Vec<f32>> {
+        Ok(match p {
+            Perturbation::Clean => x.to_vec(),
+            Perturbation::Gain { db } => {
+                let g = 10f64.powf(db / 20.0) as f32;
+                x.iter().map(|v| v * g).collect()
+            }
+            Perturbation::White { snr_db } => {
+                let scale = noise_scale(x, 1.0, snr_db);
+                x.iter()
+                    .map(|&v| v + (rng.gaussian() * scale) as f32)
+                    .collect()
+            }
+            Perturbation::Babble { snr_db } => {
+                let bed = self.babble.as_ref().ok_or_else(|| {
+                    Error::InvalidPerturbation(
+                        "babble noise needs a babble bed (built from a data set's clips)".into(),
+                    )
+                })?;
+                let scale = noise_scale(x, 1.0, snr_db) as f32;
+                let start = rng.below(bed.len());
+                x.iter()
+                    .enumerate()
+                    .map(|(i, &v)| v + bed.samples[(start + i) % bed.len()] * scale)
+                    .collect()
+            }
+            Perturbation::Telephone => telephone(x)?,
+            Perturbation::Speed { factor } => speed(x, factor)?,
+            Perturbation::Random => {
+                let factor = [0.9, 1.0, 1.1][rng.below(3)];
+                let y = if factor == 1.0 {
+                    x.to_vec()
+                } else {
+                    speed(x, factor)?
+                };
+                let choice = match rng.below(if self.babble.is_some() { 5 } else { 4 }) {
+                    0 => Perturbation::Clean,
+                    1 => Perturbation::White {
+                        snr_db: rng.range(5.0, 30.0),
+                    },
+                    2 => Perturbation::Telephone,
+                    3 => Perturbation::Gain {
+                        db: rng.range(-25.0, 6.0),
+                    },
+                    _ => Perturbation::Babble {
+                        snr_db: rng.range(5.0, 30.0),
+                    },
+                };
+                self.apply_with(choice, &y, rng)?
+            }
+        })
+    }
+}
+
+/// The factor that brings noise of power `noise_power` to `snr_db` below the
+/// speech's active level (0 for silent input: nothing to be relative to).
+fn noise_scale(x: &[f32], noise_power: f64, snr_db: f64) -> f64 {
+    let p = active_power(x);
+    if p <= 0.0 {
+        return 0.0;
+    }
+    (p / noise_power / 10f64.powf(snr_db / 10.0)).sqrt()
+}
+
+/// Play `x` `factor` times faster: read it as if it had been recorded at
+/// 16 kHz × factor and resample that back to 16 kHz (the ser resampler).
+fn speed(x: &[f32], factor: f64) -> Result<Vec<f32>> {
+    let rate = (f64::from(SAMPLE_RATE) * factor).round() as u32;
+    to_mono_16k(x, rate, 1)
+}
+
+/// Telephone channel: band-pass 300–3400 Hz (4th-order Butterworth high- and
+/// low-pass), down to 8 kHz and back up (the ser resampler, whose
+/// anti-aliasing cuts at 4 kHz), with G.711 µ-law 8-bit companding in
+/// between.
+fn telephone(x: &[f32]) -> Result<Vec<f32>> {
+    let mut y: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    for _ in 0..2 {
+        Biquad::highpass(300.0).run(&mut y);
+        Biquad::lowpass(3400.0).run(&mut y);
+    }
+    let y32: Vec<f32> = y.iter().map(|&v| v as f32).collect();
+    // read 16 kHz as 32 kHz: the resampler to "16 kHz" halves the rate to 8 kHz
+    let narrow = to_mono_16k(&y32, 2 * SAMPLE_RATE, 1)?;
+    let companded: Vec<f32> = narrow.iter().map(|&v| mulaw_round_trip(v)).collect();
+    to_mono_16k(&companded, SAMPLE_RATE / 2, 1)
+}
+
+fn mulaw_round_trip(v: f32) -> f32 {
+    const MU: f32 = 255.0;
+    let v = v.clamp(-1.0, 1.0);
+    let c = v.signum() * (1.0 + MU * v.abs()).ln() / (1.0 + MU).ln();
+    let q = (c * 127.0).round() / 127.0;
+    q.signum() * ((1.0 + MU).powf(q.abs()) - 1.0) / MU
+}
+
+/// A second-order Butterworth section (RBJ cookbook, Q = 1/√2) at 16 kHz.
+struct Biquad {
+    b: [f64; 3],
+    a: [f64; 2],
+}
+
+impl Biquad {
+    fn new(freq: f64, high: bool) -> Self {
+        let w = 2.0 * PI * freq / f64::from(SAMPLE_RATE);
+        let (sin, cos) = w.sin_cos();
+        let alpha = sin / (2.0 * std::f64::consts::FRAC_1_SQRT_2);
+        let a0 = 1.0 + alpha;
+        let b = if high {
+            [(1.0 + cos) / 2.0, -(1.0 + cos), (1.0 + cos) / 2.0]
+        } else {
+            [(1.0 - cos) / 2.0, 1.0 - cos, (1.0 - cos) / 2.0]
+        };
+        Biquad {
+            b: [b[0] / a0, b[1] / a0, b[2] / a0],
+            a: [-2.0 * cos / a0, (1.0 - alpha) / a0],
+        }
+    }
+
+    fn highpass(freq: f64) -> Self {
+        Self::new(freq, true)
+    }
+
+    fn lowpass(freq: f64) -> Self {
+        Self::new(freq, false)
+    }
+
+    fn run(&self, x: &mut [f64]) {
+        let (mut x1, mut x2, mut y1, mut y2) = (0.0, 0.0, 0.0, 0.0);
+        for v in x.iter_mut() {
+            let x0 = *v;
+            let y0 =
+                self.b[0] * x0 + self.b[1] * x1 + self.b[2] * x2 - self.a[0] * y1 - self.a[1] * y2;
+            x2 = x1;
+            x1 = x0;
+            y2 = y1;
+            y1 = y0;
+            *v = y0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(freq: f64, seconds: f64, amp: f32) -> Vec<f32> {
+        (0..(seconds * 16_000.0) as usize)
+            .map(|i| amp * (2.0 * PI * freq * i as f64 / 16_000.0).sin() as f32)
+            .collect()
+    }
+
+    fn power(x: &[f32]) -> f64 {
+        rms(x).powi(2)
+    }
+
+    #[test]
+    fn specs_parse_and_print_back() {
+        for s in [
+            "clean",
+            "white:20",
+            "babble:10",
+            "telephone",
+            "gain:-20",
+            "speed:1.1",
+            "random",
+        ] {
+            let p: Perturbation = s.parse().unwrap();
+            assert_eq!(p.to_string(), s);
+        }
+        for bad in [
+            "white",
+            "white:x",
+            "gain:-100",
+            "speed:3",
+            "telephone:1",
+            "reverb",
+        ] {
+            let e = bad.parse::<Perturbation>().unwrap_err().to_string();
+            assert!(e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn white_noise_has_the_asked_snr() {
+        let x = tone(440.0, 2.0, 0.3);
+        for snr in [20.0, 10.0] {
+            let y = Perturber::new()
+                .apply(Perturbation::White { snr_db: snr }, &x, 7)
+                .unwrap();
+            let noise: Vec<f32> = y.iter().zip(&x).map(|(a, b)| a - b).collect();
+            let got = 10.0 * (power(&x) / power(&noise)).log10();
+            assert!((got - snr).abs() < 0.2, "asked {snr} dB, got {got:.2}");
+        }
+    }
+
+    #[test]
+    fn snr_is_relative_to_speech_not_to_the_silence_around_it() {
+        let mut x = vec![0.0f32; 16_000];
+        x.extend(tone(300.0, 1.0, 0.3));
+        x.extend(vec![0.0f32; 16_000]);
+        let y = Perturber::new()
+            .apply(Perturbation::White { snr_db: 20.0 }, &x, 1)
+            .unwrap();
+        let noise: Vec<f32> = y.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let speech = power(&x[16_000..32_000]);
+        let got = 10.0 * (speech / power(&noise)).log10();
+        assert!((got - 20.0).abs() < 0.3, "got {got:.2} dB");
+    }
+
+    #[test]
+    fn same_seed_same_noise_other_seed_other_noise() {
+        let x = tone(200.0, 0.5, 0.2);
+        let p = Perturbation::White { snr_db: 15.0 };
+        let a = Perturber::new().apply(p, &x, 3).unwrap();
+        let b = Perturber::new().apply(p, &x, 3).unwrap();
+        let c = Perturber::new().apply(p, &x, 4).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn gain_scales_the_waveform() {
+        let x = tone(200.0, 0.5, 0.5);
+        let y = Perturber::new()
+            .apply(Perturbation::Gain { db: -20.0 }, &x, 0)
+            .unwrap();
+        for (a, b) in x.iter().zip(&y) {
+            assert!((a * 0.1 - b).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn telephone_keeps_the_voice_band_and_removes_the_rest() {
+        let p = Perturber::new();
+        let pass = p
+            .apply(Perturbation::Telephone, &tone(1000.0, 1.0, 0.3), 0)
+            .unwrap();
+        let low = p
+            .apply(Perturbation::Telephone, &tone(100.0, 1.0, 0.3), 0)
+            .unwrap();
+        let high = p
+            .apply(Perturbation::Telephone, &tone(5000.0, 1.0, 0.3), 0)
+            .unwrap();
+        let mid = |y: &[f32]| power(&y[4_000..12_000]);
+        let ref_p = power(&tone(1000.0, 0.5, 0.3));
+        assert!((16_000 - pass.len() as i64).abs() < 40, "{}", pass.len());
+        assert!(
+            mid(&pass) > ref_p * 0.7,
+            "1 kHz lost: {}",
+            mid(&pass) / ref_p
+        );
+        assert!(
+            mid(&low) < ref_p * 0.05,
+            "100 Hz kept: {}",
+            mid(&low) / ref_p
+        );
+        assert!(
+            mid(&high) < ref_p * 0.01,
+            "5 kHz kept: {}",
+            mid(&high) / ref_p
+        );
+    }
+
+    #[test]
+    fn speed_changes_duration_and_pitch() {
+        let x = tone(500.0, 2.0, 0.3);
+        let y = Perturber::new()
+            .apply(Perturbation::Speed { factor: 1.25 }, &x, 0)
+            .unwrap();
+        let expect = 32_000.0 / 1.25;
+        assert!((y.len() as f64 - expect).abs() < 50.0, "{}", y.len());
+        // zero crossings per second: 2 × 625 Hz
+        let mid = &y[4_000..20_000];
+        let zc = mid
+            .windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count();
+        assert!((zc as f64 - 1_250.0).abs() < 15.0, "{zc}");
+    }
+
+    #[test]
+    fn babble_needs_a_bed_and_then_has_the_asked_snr() {
+        let x = tone(250.0, 1.0, 0.3);
+        let e = Perturber::new()
+            .apply(Perturbation::Babble { snr_db: 10.0 }, &x, 0)
+            .unwrap_err();
+        assert!(e.to_string().contains("babble"), "{e}");
+        let clips: Vec<Vec<f32>> = (0..4)
+            .map(|k| tone(150.0 + 40.0 * f64::from(k), 1.0, 0.1 * (k + 1) as f32))
+            .collect();
+        let bed = BabbleBed::mix(&clips, 3, 5.0, 9).unwrap();
+        assert_eq!(bed.len(), 80_000);
+        let y = Perturber::with_babble(bed)
+            .apply(Perturbation::Babble { snr_db: 10.0 }, &x, 2)
+            .unwrap();
+        let noise: Vec<f32> = y.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let got = 10.0 * (power(&x) / power(&noise)).log10();
+        assert!((got - 10.0).abs() < 1.5, "got {got:.2} dB");
+    }
+
+    #[test]
+    fn random_is_reproducible_and_varied() {
+        let x = tone(220.0, 1.0, 0.3);
+        let p = Perturber::new();
+        let a = p.apply(Perturbation::Random, &x, 11).unwrap();
+        assert_eq!(a, p.apply(Perturbation::Random, &x, 11).unwrap());
+        let distinct: std::collections::HashSet<usize> = (0..20)
+            .map(|s| p.apply(Perturbation::Random, &x, s).unwrap().len())
+            .collect();
+        assert!(distinct.len() >= 2, "speed never changed: {distinct:?}");
+    }
+
+    #[test]
+    fn silence_stays_finite() {
+        let x = vec![0.0f32; 8_000];
+        for spec in ["white:10", "telephone", "gain:-20", "speed:0.9"] {
+            let y = Perturber::new()
+                .apply(spec.parse().unwrap(), &x, 0)
+                .unwrap();
+            assert!(y.iter().all(|v| v.is_finite()), "{spec}");
+        }
+    }
+}
