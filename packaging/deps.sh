@@ -6,6 +6,7 @@
 #   bash packaging/deps.sh --python   ... + the training venv (models/train/requirements.txt)
 #                                     in $SER_VENV (default ~/.cache/ser/venv)
 #   bash packaging/deps.sh --deb      ... + cargo-deb (to build the .deb)
+#   bash packaging/deps.sh --fuzz     ... + cargo-fuzz (fuzz/, run on the stable toolchain)
 #
 # Runs apt-get as root, or through sudo when not root. Needs network access only for
 # what is missing.
@@ -14,11 +15,13 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WANT_PYTHON=0
 WANT_DEB=0
+WANT_FUZZ=0
 for arg in "$@"; do
   case "$arg" in
     --python) WANT_PYTHON=1 ;;
     --deb) WANT_DEB=1 ;;
-    -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --fuzz) WANT_FUZZ=1 ;;
+    -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "deps.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -35,7 +38,9 @@ PACKAGES=(
   pulseaudio pulseaudio-utils xvfb x11-utils imagemagick dbus-daemon dbus-bin systemd dunst
   haskell-gtk-sni-tray-utils haskell-status-notifier-item-utils trayer
   # test audio: speech synthesis and conversion to WAV/MP3/OGG/FLAC
-  espeak-ng sox libsox-fmt-all
+  espeak-ng sox libsox-fmt-all lame
+  # the shell example of the protocol (ctl/examples/subscribe.sh)
+  socat
   # training venv, package test, misc
   python3 python3-venv python3-pip ca-certificates git curl dpkg-dev man-db help2man
 )
@@ -106,6 +111,15 @@ if [ $WANT_DEB = 1 ]; then
   else
     say "installing cargo-deb"
     cargo install cargo-deb --locked
+  fi
+fi
+# --- cargo-fuzz -------------------------------------------------------------------
+if [ $WANT_FUZZ = 1 ]; then
+  if cargo fuzz --version >/dev/null 2>&1; then
+    say "cargo-fuzz: $(cargo fuzz --version 2>&1 | head -1)"
+  else
+    say "installing cargo-fuzz"
+    cargo install cargo-fuzz --locked
   fi
 fi
 say "done"

@@ -9,13 +9,14 @@
 # 4. cargo clippy (release, all targets, warnings are errors)
 # 5. starts a private test rig (tests/rig/start.sh: Xvfb, D-Bus, PulseAudio, dunst, tray host)
 # 6. cargo test --release --workspace (unit, integration and end-to-end tests)
-# 7. the training smoke test (models/train/smoke.sh), when present
+# 7. the training package's unit tests and smoke test (models/train/smoke.sh)
 # 8. the package test (packaging/deb-test.sh: build the .deb, install, use, purge)
+# 9. each cargo-fuzz target for SER_FUZZ_SECONDS (default 60) (packaging/fuzz.sh)
 # and prints a summary. Exits non-zero when any step failed. The rig is always stopped.
 #
 # Environment: CARGO_TARGET_DIR (build dir), SER_RAVDESS (data, default ../shared/data/ravdess),
 # SER_VENV (training venv), SER_TEST_THREADS (cargo test threads, default: cargo's),
-# SER_SKIP="smoke deb" (skip named steps: fmt build clippy test smoke deb).
+# SER_SKIP="smoke deb" (skip named steps: fmt build clippy test pytests smoke deb fuzz).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$SER_ROOT"
@@ -49,7 +50,7 @@ step() {
 }
 skip() { RESULTS+=("SKIP  $1 ($2)"); }
 
-step deps bash packaging/deps.sh --python --deb || { echo "deps failed: cannot go on" >&2; printf '%s\n' "${RESULTS[@]}"; exit 1; }
+step deps bash packaging/deps.sh --python --deb --fuzz || { echo "deps failed: cannot go on" >&2; printf '%s\n' "${RESULTS[@]}"; exit 1; }
 TARGET=$(ser_target_dir)
 export SER_BIN_DIR="$TARGET/release"
 echo "target dir: $TARGET; data: $SER_RAVDESS; logs: $LOG_DIR"
@@ -64,14 +65,16 @@ if step build cargo build --release --workspace --all-targets --locked; then
   else
     skip test "the rig did not start"
   fi
+  step pytests bash -c 'cd models/train && "$SER_VENV/bin/python" -m unittest discover -s tests'
   if [ -f models/train/smoke.sh ]; then
     step smoke env SER_PYTHON="$SER_VENV/bin/python" bash models/train/smoke.sh
   else
     skip smoke "no models/train/smoke.sh"
   fi
   step deb bash packaging/deb-test.sh
+  step fuzz bash packaging/fuzz.sh
 else
-  for s in clippy rig test smoke deb; do skip "$s" "the build failed"; done
+  for s in clippy rig test pytests smoke deb fuzz; do skip "$s" "the build failed"; done
 fi
 
 echo

@@ -70,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     fin.add_argument("--version", required=True, help="ser.version metadata, e.g. seed-lstm-1")
     fin.add_argument("--description", default=None, help="ser.description metadata")
 
+    rs = sub.add_parser("rescore", help="score a CV run's saved fold models on degraded copies (no retraining)")
+    rs.add_argument("--features", required=True, type=Path, help="the clean features dir the CV was run on")
+    rs.add_argument("--cv", required=True, type=Path, help="output dir of a `cv` run (report.json + fold-K.pt)")
+    rs.add_argument("--eval", action="append", default=[], metavar="NAME=DIR", required=True,
+                    help="a degraded copy (`ser-features --perturb ...`); repeatable")
+    rs.add_argument("--threads", type=int, default=2)
+
     mrg = sub.add_parser("merge", help="merge the report.json of CV runs over disjoint folds (e.g. run in parallel)")
     mrg.add_argument("--out", required=True, type=Path)
     mrg.add_argument("reports", nargs="+", type=Path, help="report.json files of `cv` runs with the same recipe")
@@ -94,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     torch.set_num_threads(a.threads)
-    _logging(a.out)
+    _logging(a.cv if a.cmd == "rescore" else a.out)
     try:
         feats = data_mod.load(a.features)
-        extra = [data_mod.load(d) for d in a.extra_train]
+        extra = [data_mod.load(d) for d in getattr(a, "extra_train", [])]
         for x in extra:
             feats.foreign(x)  # same feature configuration, or a clear error now
         eval_sets = {}
@@ -111,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     except data_mod.DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+    if a.cmd == "rescore":
+        rep = train.rescore(feats, a.cv, eval_sets)
+        print(f"rescored {a.cv / 'report.md'}")
+        return 0
 
     if a.cmd == "cv":
         recipe = train.RECIPES[a.arch]

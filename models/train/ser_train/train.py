@@ -90,14 +90,18 @@ def _collate(data: Features, batch: list[Item], max_frames: int | None, rng: ran
     return x, lengths, y
 
 
-def _augment(x: torch.Tensor, lengths: torch.Tensor, kind: str, gen: torch.Generator) -> torch.Tensor:
+def _augment(x: torch.Tensor, lengths: torch.Tensor, kind: str, gen: torch.Generator,
+             cmvn: bool = False) -> torch.Tensor:
     """On raw features (before the net's standardisation): gain (a dB offset on
-    log-mel / on c0 for MFCC), small additive noise, 2 time masks and 2
-    frequency masks (SpecAugment) filled with each utterance's mean."""
+    log-mel / on c0 for MFCC; none with per-utterance CMVN, which removes any
+    gain), small additive noise, 2 time masks and 2 frequency masks
+    (SpecAugment) filled with each utterance's mean."""
     x = x.clone()
     b, t, f = x.shape
     gain = (torch.rand(b, 1, generator=gen) * 12 - 6)  # +-6 dB
-    if kind == "logmel":
+    if cmvn:
+        pass  # CMVN features are gain-free: a dB offset would be a shift of several standard deviations
+    elif kind == "logmel":
         x += gain[:, :, None]
     else:
         x[:, :, 0] += gain * 2.3  # c0 moves ~ sqrt(n_mels)/... ; rough dB proxy
@@ -234,7 +238,7 @@ def train_model(data: Features, train_items: list[Item], val_items: list[Item], 
         for batch in _batches(epoch_items, recipe.batch_size, rng):
             x, lengths, y = _collate(data, batch, recipe.max_frames, rng)
             if recipe.augment:
-                x = _augment(x, lengths, kind, gen)
+                x = _augment(x, lengths, kind, gen, bool(data.feature_config.get("cmvn")))
             target = F.one_hot(y, len(LABELS)).float()
             if recipe.label_smoothing:
                 target = target * (1 - recipe.label_smoothing) + recipe.label_smoothing / len(LABELS)
@@ -314,16 +318,12 @@ def run_cv(data: Features, recipe: Recipe, out: Path, fold_ids: list[int] | None
                    out / f"fold-{k}.pt")
         ev = evaluate(net, data, te, info["temperature"])
         ev_raw = evaluate(net, data, te, 1.0)
-        robustness = {}
-        for name, items in robust_sets.items():
-            test_items = [it for it in items if it.actor in set(test_a)]
-            r = evaluate(net, data, test_items, info["temperature"])
-            robustness[name] = {"ua": r["ua"], "wa": r["wa"], "ece": r["ece"]}
-            log.info("fold %d: %s UA %.4f WA %.4f", k, name, r["ua"], r["wa"])
+        robustness, val_robustness = score_degraded(net, data, robust_sets, test_a, val_a, info["temperature"], k)
         results.append({
             "fold": k, "train_actors": train_a, "val_actors": val_a, "test_actors": test_a,
             "ua": ev["ua"], "wa": ev["wa"], "test_nll": ev["nll"], "test_nll_uncalibrated": ev_raw["nll"],
             "ece": ev["ece"], "ece_uncalibrated": ev_raw["ece"], "robustness": robustness,
+            "val_robustness": val_robustness,
             "confusion": ev["confusion"].tolist(), "n_test_files": ev["n_files"],
             "best_epoch": info["best_epoch"], "temperature": info["temperature"],
             "train_time_s": info["train_time_s"], "history": info["history"],
@@ -334,6 +334,49 @@ def run_cv(data: Features, recipe: Recipe, out: Path, fold_ids: list[int] | None
         rep.update(meta)
         report.write(rep, out)
     return rep
+
+
+def score_degraded(net, data: Features, sets: dict[str, list[Item]], test_a, val_a, temperature: float,
+                   fold: int) -> tuple[dict, dict]:
+    """UA/WA/ECE of one fold's model on degraded copies of its test actors
+    (the robustness columns) and of its validation actors (which, with the
+    clean validation UA, may choose between recipes: the test actors never do)."""
+    test, val = {}, {}
+    for name, items in sets.items():
+        for actors, out in ((test_a, test), (val_a, val)):
+            chosen = [it for it in items if it.actor in set(actors)]
+            r = evaluate(net, data, chosen, temperature)
+            out[name] = {"ua": r["ua"], "wa": r["wa"], "ece": r["ece"]}
+        log.info("fold %d: %s test UA %.4f WA %.4f, validation UA %.4f", fold, name, test[name]["ua"],
+                 test[name]["wa"], val[name]["ua"])
+    return test, val
+
+
+def rescore(data: Features, cv_dir: Path, eval_sets: dict[str, Features]) -> dict:
+    """Score the saved fold models of a CV run (OUT/fold-K.pt) on degraded
+    copies of the data, without retraining; rewrites its report."""
+    from . import report
+
+    rep = json.loads((cv_dir / "report.json").read_text())
+    sets = {name: data.foreign(x) for name, x in eval_sets.items()}
+    for fold in rep["folds"]:
+        ck = torch.load(cv_dir / f"fold-{fold['fold']}.pt")
+        net = nets.build(ck["arch"], ck["n_features"], dropout=ck["dropout"])
+        net.load_state_dict(ck["state"])
+        net.eval()
+        t, v = score_degraded(net, data, sets, fold["test_actors"], fold["val_actors"], ck["temperature"],
+                              fold["fold"])
+        fold.setdefault("robustness", {}).update(t)
+        fold.setdefault("val_robustness", {}).update(v)
+    new = report._summary(rep["folds"], rep["recipe"], rep["feature_config"], rep["features_dir"],
+                          rep["n_parameters"])
+    for key in ("extra_train", "merged_from"):
+        if key in rep:
+            new[key] = rep[key]
+    new["eval_sets"] = {**rep.get("eval_sets", {}), **{n: {"dir": str(x.directory), "perturbation": x.perturbation}
+                                                        for n, x in eval_sets.items()}}
+    report.write(new, cv_dir)
+    return new
 
 
 def run_final(data: Features, recipe: Recipe, out: Path, epochs: int, temperature: float,
