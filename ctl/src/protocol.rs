@@ -521,6 +521,8 @@ pub enum ErrorCode {
     InvalidConfig,
     /// The daemon is shutting down and accepts no more commands.
     ShuttingDown,
+    /// The daemon cannot do this here (e.g. notifications with no desktop session).
+    Unavailable,
     /// A bug or an unexpected I/O failure inside the daemon.
     Internal,
     /// A code this client does not know (never sent by the daemon).
@@ -538,6 +540,7 @@ impl ErrorCode {
             ErrorCode::AnalysisFailed => "analysis_failed",
             ErrorCode::InvalidConfig => "invalid_config",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
         }

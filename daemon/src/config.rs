@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::history::HistoryConfig;
+use crate::ui::quiet::QuietHours;
 use crate::ui::{NotifyConfig, TrayConfig};
 pub use crate::vad::VadConfig;
 
@@ -191,11 +192,9 @@ impl Config {
             "notifications.min_confidence",
             "must be between 0 and 1",
         )?;
-        check(
-            quiet_hours_ok(&self.notifications.quiet_hours),
-            "notifications.quiet_hours",
-            "must be empty or a span like \"22:00-07:00\"",
-        )?;
+        if let Err(e) = QuietHours::parse_opt(&self.notifications.quiet_hours) {
+            check(false, "notifications.quiet_hours", &e.to_string())?;
+        }
         crate::vad::validate(&self.vad)?;
         Ok(())
     }
@@ -209,19 +208,6 @@ impl Config {
     pub fn model_path(&self) -> Option<PathBuf> {
         (!self.model.path.is_empty()).then(|| PathBuf::from(&self.model.path))
     }
-}
-
-fn quiet_hours_ok(s: &str) -> bool {
-    if s.trim().is_empty() {
-        return true;
-    }
-    let hm = |t: &str| {
-        let (h, m) = t.trim().split_once(':')?;
-        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-        (h < 24 && m < 60).then_some(())
-    };
-    s.split_once('-')
-        .is_some_and(|(a, b)| hm(a).is_some() && hm(b).is_some())
 }
 
 fn line_col(text: &str, offset: usize) -> String {

@@ -133,6 +133,11 @@ impl Core {
         *lock(&self.ui) = Some(tx);
     }
 
+    /// Whether a UI (tray and/or notifications) was started to show updates.
+    pub fn ui_running(&self) -> bool {
+        lock(&self.ui).is_some()
+    }
+
     fn to_ui(&self, u: UiUpdate) {
         if let Some(tx) = lock(&self.ui).as_ref() {
             if tx.try_send(u).is_err() {

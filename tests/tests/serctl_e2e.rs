@@ -213,14 +213,17 @@ fn every_command_against_a_file_fed_daemon() {
     // devices: a JSON array of the protocol's Device.
     let _: Vec<Device> = serde_json::from_value(json(&env, &["devices", "--json"])).unwrap();
 
-    // notifications: off, read back, on again.
+    // notifications: off, read back; on is refused, since this serd runs
+    // with --no-tray --no-notify and nothing could show them (exit 4, one line).
     assert_eq!(ok(&env, &["notifications", "off"]).trim(), "off");
     assert_eq!(ok(&env, &["notifications"]).trim(), "off");
     assert_eq!(json(&env, &["status", "--json"])["notifications"], false);
-    assert_eq!(
-        json(&env, &["notifications", "on", "--json"]),
-        serde_json::json!({"notifications": true})
-    );
+    let out = serctl(&env, &["notifications", "on"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("without a desktop"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(json(&env, &["status", "--json"])["notifications"], false);
 
     // pause / resume, with the state read back.
     let ack: Ack = serde_json::from_value(json(&env, &["pause", "--json"])).unwrap();

@@ -147,6 +147,9 @@ pub enum Command {
 
     /// Turn desktop notifications on or off (until serd restarts), or show the setting.
     ///
+    /// `on` is refused (exit status 4) when serd runs without a desktop
+    /// session: no display, or started with --no-tray --no-notify.
+    ///
     /// EXAMPLES:
     ///   serctl notifications off
     ///   serctl notifications          prints "on" or "off"

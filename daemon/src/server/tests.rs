@@ -304,6 +304,21 @@ fn pause_resume_and_shutdown_reach_the_audio_side_and_main() {
         c.request(json!({"id": 5, "cmd": "status"}))["data"]["notifications"],
         false
     );
+    // no UI in this fixture: turning them on cannot be honoured
+    let r = c.request(json!({"id": 51, "cmd": "set_notifications", "enabled": true}));
+    assert_eq!(r["data"]["code"], "unavailable", "{r}");
+    assert_eq!(
+        c.request(json!({"id": 52, "cmd": "status"}))["data"]["notifications"],
+        false
+    );
+    // with a UI it is
+    let (ui_tx, ui_rx) = crossbeam_channel::bounded(16);
+    f.core.set_ui(ui_tx);
+    let r = c.request(json!({"id": 53, "cmd": "set_notifications", "enabled": true}));
+    assert_eq!(r["type"], "ok", "{r}");
+    assert!(ui_rx
+        .try_iter()
+        .any(|u| matches!(u, crate::ui::UiUpdate::Notifications(true))));
     let r = c.request(json!({"id": 6, "cmd": "shutdown"}));
     assert_eq!(r["type"], "ok");
     assert_eq!(

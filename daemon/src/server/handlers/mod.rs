@@ -150,7 +150,7 @@ fn dispatch(core: &Core, req: Request) -> Result<Outcome, ErrorReply> {
         Request::Resume => resume::handle(core),
         Request::Subscribe { topics } => return Ok(subscribe::handle(topics)),
         Request::Devices => devices::handle(core),
-        Request::SetNotifications { enabled } => set_notifications::handle(core, enabled),
+        Request::SetNotifications { enabled } => set_notifications::handle(core, enabled)?,
         Request::Analyze { path } => analyze::handle(core, &path)?,
         Request::Reload => reload::handle(core)?,
         Request::Shutdown => return Ok(shutdown::handle()),
