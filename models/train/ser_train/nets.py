@@ -109,9 +109,17 @@ class CRNN(nn.Module):
         return self.out(self.drop(pooled))
 
 
+class CRNNWide(CRNN):
+    """The CRNN with 128 conv channels and 2x128 GRU units (about 1.7x the compute)."""
+
+    def __init__(self, n_features: int = 64, n_classes: int = 8, dropout: float = 0.3):
+        super().__init__(n_features, n_classes, channels=128, hidden=128, dropout=dropout)
+
+
 ARCHS = {
     "seed": SeedLSTM,
     "crnn": CRNN,
+    "crnn-wide": CRNNWide,
 }
 
 

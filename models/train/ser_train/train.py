@@ -48,6 +48,9 @@ RECIPES = {
 # the same net and recipe with a longer one-cycle schedule (the 30-epoch runs
 # kept improving on the validation actors until the end)
 RECIPES["crnn-long"] = replace(RECIPES["crnn"], max_epochs=50, patience=15)
+# with waveform-augmented copies the 50-epoch runs still peaked late (epochs 34-44)
+RECIPES["crnn-long80"] = replace(RECIPES["crnn"], max_epochs=80, patience=20)
+RECIPES["crnn-wide-long"] = replace(RECIPES["crnn-long"], arch="crnn-wide")
 
 
 def seed_everything(seed: int) -> None:
