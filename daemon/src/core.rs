@@ -250,6 +250,20 @@ impl Core {
         u
     }
 
+    /// After the history was cleared: the mood and the tray's recent results
+    /// forget what was heard; subscribers and the UI get the new (empty) mood.
+    pub fn forget_results(&self) {
+        let mood = {
+            let mut m = lock(&self.mood);
+            m.clear();
+            m.reading(Utc::now())
+        };
+        *lock(&self.last_mood_status) = mood.status;
+        self.to_ui(UiUpdate::Forget);
+        self.subscribers.publish_mood(&mood);
+        self.to_ui(UiUpdate::Mood(mood));
+    }
+
     pub fn mood(&self) -> Mood {
         lock(&self.mood).reading(Utc::now())
     }

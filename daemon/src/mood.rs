@@ -49,6 +49,13 @@ impl MoodTracker {
         self.stale_after = stale_after;
     }
 
+    /// Forgets every utterance (after the history is cleared): "no speech yet".
+    pub fn clear(&mut self) {
+        self.sum = [0.0; 8];
+        self.last_heard = None;
+        self.utterances = 0;
+    }
+
     pub fn half_life_s(&self) -> f64 {
         self.half_life_s
     }

@@ -24,7 +24,8 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
-    /// Delete the stored history instead of showing it.
+    /// Delete the stored history instead of showing it (the current mood is
+    /// forgotten with it: `serctl mood` then says no speech heard yet).
     #[arg(long, conflicts_with_all = ["since", "limit"])]
     pub clear: bool,
 }

@@ -209,6 +209,11 @@ fn history_mood_and_clear() {
     assert_eq!(r["type"], "ok");
     let r = c.request(json!({"id": 6, "cmd": "history"}));
     assert_eq!(r["data"]["entries"].as_array().unwrap().len(), 0);
+    // what was heard is forgotten by the mood too
+    let r = c.request(json!({"id": 7, "cmd": "mood"}));
+    assert_eq!(r["data"]["status"], "no_speech_yet", "{r}");
+    assert_eq!(r["data"]["emotion"], Value::Null);
+    assert_eq!(r["data"]["utterances"], 0);
 }
 
 #[test]

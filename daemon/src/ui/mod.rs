@@ -37,6 +37,8 @@ pub enum UiUpdate {
     },
     /// Notifications were switched on or off (from the socket or the menu).
     Notifications(bool),
+    /// The history was cleared: drop the recent results shown in the menu.
+    Forget,
     /// Leave [`run`].
     Shutdown,
 }

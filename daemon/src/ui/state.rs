@@ -96,6 +96,7 @@ impl Core {
                     policy.set_enabled(on);
                 }
             }
+            UiUpdate::Forget => self.ui.recent.clear(),
             UiUpdate::Shutdown => return Flow::Stop,
         }
         Flow::Continue

@@ -1,4 +1,4 @@
-//! `clear_history`: delete every history file.
+//! `clear_history`: delete every history file and forget the mood.
 use ser_ctl::protocol::{Ack, ErrorCode, ErrorReply, Message};
 
 use super::error;
@@ -8,7 +8,8 @@ pub fn handle(core: &Core) -> Result<Message, ErrorReply> {
     core.history()
         .clear()
         .map_err(|e| error(ErrorCode::Internal, e.to_string()))?;
-    tracing::info!("history cleared on request");
+    core.forget_results();
+    tracing::info!("history cleared on request (and the mood with it)");
     Ok(Message::Ok(Ack {
         message: "history cleared".into(),
         state: None,
