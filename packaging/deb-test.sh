@@ -5,6 +5,8 @@
 #
 # 1. installs the package (dpkg -i; as root or with sudo) and checks that every file
 #    `dpkg -L ser` lists is there, and that the key files are among them;
+#    checks the systemd user unit with `systemd-analyze verify` (and prints its sandbox
+#    exposure score);
 # 2. runs /usr/bin/serd --version and /usr/bin/serctl --help;
 # 3. starts the installed daemon under the test rig (started here when $RIG_RUN has none)
 #    on a RAVDESS clip (--input file:CLIP --pace max --no-tray --no-notify) in a private
@@ -67,6 +69,13 @@ if [ -e /etc/xdg/autostart/serd.desktop ]; then fail "the package enables autost
 grep -q 'RAVDESS' /usr/share/doc/ser/copyright || fail "the copyright file lacks the RAVDESS attribution"
 zcat /usr/share/man/man1/serd.1.gz | grep -q '^\.TH' || fail "serd.1.gz is not a man page"
 say "installed: $(wc -l < "$work/files") files, all present"
+# the systemd user unit as installed: systemd's own checker (syntax, unknown keys,
+# executables and man pages it names), then its sandbox exposure score
+mkdir -p "$work/xdg" && chmod 700 "$work/xdg"
+XDG_RUNTIME_DIR="$work/xdg" systemd-analyze verify --user /usr/lib/systemd/user/serd.service ||
+  fail "systemd-analyze verify rejects serd.service"
+XDG_RUNTIME_DIR="$work/xdg" systemd-analyze security --offline=yes --user /usr/lib/systemd/user/serd.service |
+  tail -n 1 || fail "systemd-analyze security"
 
 # --- 2. the installed binaries run ------------------------------------------------
 /usr/bin/serd --version || fail "serd --version"
