@@ -81,6 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     mrg.add_argument("--out", required=True, type=Path)
     mrg.add_argument("reports", nargs="+", type=Path, help="report.json files of `cv` runs with the same recipe")
 
+    tab = sub.add_parser("table", help="print the model card's results rows for CV reports")
+    tab.add_argument("reports", nargs="+", type=Path, help="CV output dirs or their report.json")
+
+    exp = sub.add_parser("export", help="export one saved fold model of a CV run to ONNX (e.g. to time it)")
+    exp.add_argument("--cv", required=True, type=Path, help="a `cv` output dir with fold-K.pt")
+    exp.add_argument("--fold", required=True, type=int)
+    exp.add_argument("--out", required=True, type=Path, help="the .onnx file to write")
+
     syn = sub.add_parser("synth", help="write a tiny synthetic features dir")
     syn.add_argument("--out", required=True, type=Path)
     syn.add_argument("--per-class", type=int, default=2)
@@ -88,6 +96,29 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.cmd == "synth":
         data_mod.write_synthetic(a.out, per_class=a.per_class)
+        print(a.out)
+        return 0
+
+    if a.cmd == "table":
+        from . import report
+
+        print(report.table(a.reports))
+        return 0
+
+    if a.cmd == "export":
+        import json
+
+        from . import nets
+        from .export import export_onnx
+
+        rep = json.loads((a.cv / "report.json").read_text())
+        ck = torch.load(a.cv / f"fold-{a.fold}.pt")
+        net = nets.build(ck["arch"], ck["n_features"], dropout=ck["dropout"])
+        net.load_state_dict(ck["state"])
+        net.eval()
+        export_onnx(net, a.out, rep["feature_config"], f"{ck['arch']}-cv-fold{a.fold}",
+                    f"fold {a.fold} model of the CV run {a.cv} (not for use: trained without its test actors)",
+                    ck["temperature"])
         print(a.out)
         return 0
 

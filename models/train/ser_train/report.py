@@ -151,3 +151,34 @@ def write(rep: dict, out: Path) -> None:
     out = Path(out)
     (out / "report.json").write_text(json.dumps(rep, indent=1))
     (out / "report.md").write_text(markdown(rep))
+
+
+def table(paths: list[Path]) -> str:
+    """The model card's results rows, one per CV report (report.json)."""
+    conds = ["white20", "white10", "babble20", "babble10", "telephone", "gain-20"]
+    head = ["run", "recipe", "aug. copies", "UA", "WA", "per fold UA", "worst class", "val. UA",
+            "val. UA robust", "ECE"] + conds + ["params", "CV time"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for p in paths:
+        p = Path(p)
+        rep = json.loads((p / "report.json" if p.is_dir() else p).read_text())
+        rob = rep.get("robustness", {})
+        pct = lambda v: f"{v * 100:.1f}" if v is not None else "-"
+        row = [
+            p.name if p.is_dir() else p.parent.name,
+            f"`{rep['recipe']['arch']}` {rep['recipe']['max_epochs']} ep, {rep['feature_config']['kind']}"
+            + (" CMVN" if rep["feature_config"].get("cmvn") else ""),
+            str(len(rep.get("extra_train", []))),
+            f"**{pct(rep['ua_mean'])}** ± {rep['ua_std'] * 100:.1f}",
+            f"{pct(rep['wa_mean'])}",
+            " / ".join(f"{f['ua'] * 100:.0f}" for f in rep["folds"]),
+            f"{rep['worst_class']['label']} {pct(rep['worst_class']['recall'])}",
+            pct(rep["val_ua_mean"]),
+            pct(rep.get("val_ua_robust_mean")),
+            pct(rep.get("ece_mean")),
+            *[pct(rob[c]["ua_mean"]) if c in rob else "-" for c in conds],
+            f"{rep['n_parameters']:,}",
+            f"{rep['train_time_s_total'] / 60:.0f} min",
+        ]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
