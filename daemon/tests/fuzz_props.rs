@@ -159,3 +159,36 @@ fn mutated_wav_files_decode_or_fail_cleanly() {
         fuzzing::audio_bytes(&data);
     }
 }
+
+/// Every input a cargo-fuzz run ever crashed on (daemon/tests/fuzz_regressions/,
+/// named `<target>-<what>.bin`) goes through its target's body again. For
+/// audio the decoder must refuse it cleanly by itself: `decode_file` turns a
+/// decoder panic into an error too, so "no panic" alone would prove nothing.
+#[test]
+fn inputs_the_fuzzer_crashed_on_are_handled() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let data = std::fs::read(&path).unwrap();
+        if name.starts_with("audio_decode-") {
+            serd::fuzzing::audio_bytes(&data);
+            let tmp = tempfile::Builder::new().suffix(".wav").tempfile().unwrap();
+            std::fs::write(tmp.path(), &data).unwrap();
+            let err = ser_models::decode_file(tmp.path())
+                .err()
+                .unwrap_or_else(|| panic!("{name}: decoded"));
+            assert!(
+                !err.to_string().contains("the decoder failed"),
+                "{name}: the decoder panicked (caught): {err}"
+            );
+        } else if name.starts_with("request_line-") {
+            let _ = serd::fuzzing::request_bytes(&data);
+        } else {
+            panic!("{name}: name it <target>-<what>.bin");
+        }
+        seen += 1;
+    }
+    assert!(seen >= 1, "no regression inputs in {}", dir.display());
+}
