@@ -6,6 +6,8 @@
          OUT/model.onnx (+ model.pt, train.json); the epoch count and
          temperature come from a CV report (--from-cv) or --epochs/--temperature
   merge  merge CV reports of disjoint fold subsets run in parallel
+  ensemble         score the average of several CV runs (seeds) fold by fold
+  export-ensemble  one ONNX graph averaging several `final` runs
   synth  write a tiny synthetic features dir (for tests of this package)
 
 Features always come from the Rust binary:
@@ -57,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     cv.add_argument("--folds", default="1,2,3,4,5,6", help="comma-separated subset of folds (default all 6)")
     cv.add_argument("--max-epochs", type=int, default=None, help="override the recipe's max epochs")
     cv.add_argument("--patience", type=int, default=None, help="override the recipe's early-stopping patience")
+    cv.add_argument("--val-seed", type=int, default=None,
+                    help="seed of the validation-actor draw (default: --seed); give the same one to every "
+                         "member of a seed ensemble (see `ensemble`)")
     cv.add_argument("--eval", action="append", default=[], metavar="NAME=DIR",
                     help="also score each fold's model on the test actors of a degraded copy "
                          "(`ser-features --perturb white:20`); repeatable; the robustness columns")
@@ -76,6 +81,24 @@ def main(argv: list[str] | None = None) -> int:
     rs.add_argument("--eval", action="append", default=[], metavar="NAME=DIR", required=True,
                     help="a degraded copy (`ser-features --perturb ...`); repeatable")
     rs.add_argument("--threads", type=int, default=2)
+
+    ens = sub.add_parser("ensemble", help="score the mean of several CV runs' fold models (a seed ensemble) "
+                                          "under the same protocol")
+    ens.add_argument("--features", required=True, type=Path, help="the clean features dir the runs used")
+    ens.add_argument("--out", required=True, type=Path, help="output directory (report.json + report.md)")
+    ens.add_argument("--eval", action="append", default=[], metavar="NAME=DIR",
+                     help="a degraded copy for the robustness columns; repeatable")
+    ens.add_argument("--threads", type=int, default=2)
+    ens.add_argument("runs", nargs="+", type=Path,
+                     help="`cv` output dirs of the members (same recipe and features, same --val-seed)")
+
+    exe = sub.add_parser("export-ensemble", help="one ONNX graph averaging several `final` runs (seeds)")
+    exe.add_argument("--out", required=True, type=Path, help="the .onnx file to write")
+    exe.add_argument("--version", required=True, help="ser.version metadata, e.g. crnn-logmel-3")
+    exe.add_argument("--from-cv", type=Path, help="report.json of the `ensemble` CV: temperature = median of its folds'")
+    exe.add_argument("--temperature", type=float, help="overrides --from-cv (default 1)")
+    exe.add_argument("--description", default=None, help="ser.description metadata")
+    exe.add_argument("runs", nargs="+", type=Path, help="`final` output dirs (model.pt + train.json), one per seed")
 
     mrg = sub.add_parser("merge", help="merge the report.json of CV runs over disjoint folds (e.g. run in parallel)")
     mrg.add_argument("--out", required=True, type=Path)
@@ -122,6 +145,21 @@ def main(argv: list[str] | None = None) -> int:
         print(a.out)
         return 0
 
+    if a.cmd == "export-ensemble":
+        from . import ensemble
+        from .export import export_onnx
+
+        info = ensemble.final_runs_agree(a.runs)
+        temperature = a.temperature or (ensemble.temperature_from_cv(a.from_cv) if a.from_cv else 1.0)
+        net = ensemble.EnsembleNet([ensemble.load_final(r) for r in a.runs]).eval()
+        desc = a.description or (
+            f"ser speech-emotion model: mean of {len(a.runs)} nets of arch {info['recipe']['arch']} (seeds "
+            f"{info['seeds']}), each trained on RAVDESS actors {info['actors']} for {info['epochs']} epochs, "
+            f"temperature {temperature:.3f}. Derivative of RAVDESS (Livingstone & Russo 2018), CC BY-NC-SA 4.0.")
+        export_onnx(net, a.out, info["feature_config"], a.version, desc, temperature)
+        print(a.out)
+        return 0
+
     if a.cmd == "merge":
         from . import report
 
@@ -133,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(a.threads)
     _logging(a.cv if a.cmd == "rescore" else a.out)
+    if a.cmd == "ensemble" and len(a.runs) < 2:
+        print("error: an ensemble needs at least two runs", file=sys.stderr)
+        return 2
     try:
         feats = data_mod.load(a.features)
         extra = [data_mod.load(d) for d in getattr(a, "extra_train", [])]
@@ -155,10 +196,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rescored {a.cv / 'report.md'}")
         return 0
 
+    if a.cmd == "ensemble":
+        from . import ensemble
+
+        rep = ensemble.evaluate_cv(feats, a.runs, a.out, eval_sets)
+        print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
+        return 0
+
     if a.cmd == "cv":
         recipe = train.RECIPES[a.arch]
         if a.seed is not None:
             recipe = replace(recipe, seed=a.seed)
+        if a.val_seed is not None:
+            recipe = replace(recipe, val_seed=a.val_seed)
         if a.max_epochs:
             recipe = replace(recipe, max_epochs=a.max_epochs)
         if a.patience:

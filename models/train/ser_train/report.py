@@ -87,17 +87,24 @@ def _summary(results: list[dict], recipe: dict, feature_config: dict, features_d
 
 def _val_ua(fold: dict) -> float:
     """Validation-actor UA at the selected epoch: the only score that may be
-    used to choose between recipes (the test folds never choose)."""
+    used to choose between recipes (the test folds never choose). An
+    ensemble's fold carries it directly (its members' epochs differ)."""
+    if "val_ua" in fold:
+        return fold["val_ua"]
     return next(h["val_ua"] for h in fold["history"] if h["epoch"] == fold["best_epoch"])
 
 
 def markdown(rep: dict) -> str:
     r = rep["recipe"]
+    ens = rep.get("ensemble")
     lines = [
-        f"# Cross-validation report: arch `{r['arch']}`",
+        f"# Cross-validation report: arch `{r['arch']}`" + (f", ensemble of {len(ens['members'])} seeds" if ens else ""),
         "",
         rep["protocol"] + ".",
         "",
+        *([f"- Ensemble: the mean probability of the fold models of {', '.join(f'`{m}`' for m in ens['members'])} "
+           f"(seeds {ens['seeds']}; their own UA {', '.join(f'{u * 100:.1f}%' for u in ens['member_ua_mean'])}), "
+           "one temperature fitted on the validation actors; best epoch = median of the members'"] if ens else []),
         f"- Folds done: {rep['folds_done']}",
         f"- **UA (mean over folds): {rep['ua_mean'] * 100:.1f}%** (sd {rep['ua_std'] * 100:.1f})",
         f"- **WA (mean over folds): {rep['wa_mean'] * 100:.1f}%** (sd {rep['wa_std'] * 100:.1f})",
@@ -167,7 +174,8 @@ def table(paths: list[Path]) -> str:
         row = [
             p.name if p.is_dir() else p.parent.name,
             f"`{rep['recipe']['arch']}` {rep['recipe']['max_epochs']} ep, {rep['feature_config']['kind']}"
-            + (" CMVN" if rep["feature_config"].get("cmvn") else ""),
+            + (" CMVN" if rep["feature_config"].get("cmvn") else "")
+            + (f", {len(rep['ensemble']['members'])} seeds averaged" if rep.get("ensemble") else ""),
             str(len(rep.get("extra_train", []))),
             f"**{pct(rep['ua_mean'])}** ± {rep['ua_std'] * 100:.1f}",
             f"{pct(rep['wa_mean'])}",

@@ -38,6 +38,13 @@ class Recipe:
     label_smoothing: float = 0.0
     n_val: int = 4  # validation actors taken from the training actors
     seed: int = 0
+    # seed of the validation-actor draw (None: `seed`); members of a seed
+    # ensemble share it, so the ensemble can be scored on common validation actors
+    val_seed: int | None = None
+
+    @property
+    def split_seed(self) -> int:
+        return self.seed if self.val_seed is None else self.val_seed
 
 
 RECIPES = {
@@ -308,7 +315,7 @@ def run_cv(data: Features, recipe: Recipe, out: Path, fold_ids: list[int] | None
                           for name, x in (eval_sets or {}).items()}}
     results = []
     for k in fold_ids:
-        train_a, val_a, test_a = folds.split(k, recipe.n_val, recipe.seed)
+        train_a, val_a, test_a = folds.split(k, recipe.n_val, recipe.split_seed)
         tr, va, te = data.select(train_a), data.select(val_a), data.select(test_a)
         if not tr or not te:
             raise SystemExit(f"fold {k}: no training or test items in {data.directory} (actors present: "

@@ -168,6 +168,67 @@ class TrainTests(unittest.TestCase):
             data.load(d / "a").foreign(data.load(d / "b"))
 
 
+class EnsembleTests(unittest.TestCase):
+    def test_seed_ensemble_cv_and_export(self):
+        """Two seeds of one recipe with shared validation actors: the ensemble
+        is scored fold by fold (clean + degraded), and two `final` runs export
+        to one ONNX graph whose output is the temperature-scaled mean of the
+        members' probabilities."""
+        import onnxruntime as ort
+
+        from ser_train import ensemble
+
+        torch.set_num_threads(2)
+        d = Path(tempfile.mkdtemp())
+        data.write_synthetic(d / "feats", per_class=2, seed=0)
+        data.write_synthetic(d / "noisy", per_class=2, seed=2)
+        feats = data.load(d / "feats")
+        noisy = {"noisy": data.load(d / "noisy")}
+        runs = []
+        for seed in (3, 4):
+            recipe = train.Recipe(max_epochs=3, patience=3, seed=seed, val_seed=0)
+            train.run_cv(feats, recipe, d / f"cv{seed}", fold_ids=[5])
+            runs.append(d / f"cv{seed}")
+        rep = ensemble.evaluate_cv(feats, runs, d / "ens", noisy)
+        fold = rep["folds"][0]
+        self.assertEqual(fold["val_actors"], folds.split(5, 4, 0)[1], "the shared validation actors")
+        self.assertEqual(sum(map(sum, fold["confusion"])), 4 * 8 * 2, "one prediction per test file")
+        self.assertGreater(rep["ua_mean"], 0.5)
+        self.assertIn("noisy", rep["robustness"])
+        self.assertEqual(rep["ensemble"]["seeds"], [3, 4])
+        self.assertIn("ensemble of 2 seeds", (d / "ens" / "report.md").read_text())
+        self.assertIn("2 seeds averaged", report_table([d / "ens"]))
+
+        # members with other validation actors are refused
+        train.run_cv(feats, train.Recipe(max_epochs=1, seed=7), d / "cv7", fold_ids=[5])
+        with self.assertRaisesRegex(SystemExit, "same --val-seed"):
+            ensemble.evaluate_cv(feats, [runs[0], d / "cv7"], d / "bad", {})
+
+        members = []
+        for seed in (3, 4):
+            train.run_final(feats, train.Recipe(seed=seed), d / f"final{seed}", epochs=2, temperature=1.0,
+                            version="t", description="t")
+            members.append(ensemble.load_final(d / f"final{seed}"))
+        info = ensemble.final_runs_agree([d / "final3", d / "final4"])
+        self.assertEqual(info["seeds"], [3, 4])
+        with self.assertRaisesRegex(SystemExit, "share a seed"):
+            ensemble.final_runs_agree([d / "final3", d / "final3"])
+        path = d / "ens.onnx"
+        export_onnx(ensemble.EnsembleNet(members).eval(), path, feats.feature_config, "ens-1", "t", temperature=1.5)
+        sess = ort.InferenceSession(str(path))
+        x = torch.from_numpy(feats.matrix(feats.items[0]))[None]
+        with torch.no_grad():
+            mean = torch.stack([torch.softmax(m(x), -1) for m in members]).mean(0)
+        want = torch.softmax(torch.log(mean) / 1.5, -1).numpy()
+        np.testing.assert_allclose(sess.run(["probs"], {"features": x.numpy()})[0], want, atol=1e-5)
+
+
+def report_table(paths):
+    from ser_train import report
+
+    return report.table(paths)
+
+
 class EceTests(unittest.TestCase):
     def test_perfectly_calibrated_and_overconfident(self):
         # 10 predictions at 0.8 confidence, 8 right: ECE 0

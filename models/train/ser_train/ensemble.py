@@ -1,0 +1,182 @@
+"""Ensembles: several nets of one recipe (different seeds) whose class
+probabilities are averaged, with one temperature on top.
+
+    p = mean_i softmax(logits_i)          (each member at temperature 1)
+    probs = softmax(log(p) / T)           (T fitted on the validation actors)
+
+`evaluate_cv` scores an ensemble under the same protocol as a single net: the
+members are the fold models of several `cv` runs made with the same
+`--val-seed` (so every member of a fold has the same validation and test
+actors); nothing is chosen on a test fold. `EnsembleNet` is the exported form
+(`export-ensemble`): one ONNX graph with the same contract as a single net.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import metrics, nets, report
+from .data import Features, Item
+from .train import fit_temperature, per_file, predict_logits
+
+
+class EnsembleNet(nn.Module):
+    """Members' mean probability, returned as log-probabilities ("logits" for
+    the temperature-scaled softmax of `export.InferenceWrapper`)."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def norm(self):
+        # every member is standardised with the statistics of the same
+        # training frames; export's check feeds inputs scaled by the first one's
+        return self.members[0].norm
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        p = torch.stack([torch.softmax(m(x, lengths), dim=-1) for m in self.members]).mean(0)
+        return torch.log(p.clamp_min(1e-12))
+
+
+def fold_checkpoint(cv_dir: Path, fold: int) -> Path:
+    """fold-K.pt of a CV run: in the run's directory, or (for a merged run)
+    in one of the runs it was merged from."""
+    cv_dir = Path(cv_dir)
+    candidates = [cv_dir / f"fold-{fold}.pt"]
+    rep_path = cv_dir / "report.json"
+    if rep_path.exists():
+        for src in json.loads(rep_path.read_text()).get("merged_from", []):
+            candidates.append(Path(src).parent / f"fold-{fold}.pt")
+    for c in candidates:
+        if c.exists():
+            return c
+    raise SystemExit(f"{cv_dir}: no saved model for fold {fold} (looked for {', '.join(map(str, candidates))})")
+
+
+def load_net(path: Path) -> tuple[nn.Module, float]:
+    ck = torch.load(path)
+    net = nets.build(ck["arch"], ck["n_features"], dropout=ck["dropout"])
+    net.load_state_dict(ck["state"])
+    net.eval()
+    return net, float(ck["temperature"])
+
+
+def _labels(items: list[Item]) -> torch.Tensor:
+    return torch.tensor([it.label for it in items])
+
+
+def _scores(items: list[Item], seg_probs: torch.Tensor, temperature: float) -> dict:
+    """Per-file UA/WA/ECE/confusion of segment probabilities, calibrated."""
+    cal = torch.softmax(torch.log(seg_probs.clamp_min(1e-12)) / temperature, dim=-1)
+    _, y, p = per_file(items, cal)
+    _, _, p_raw = per_file(items, seg_probs)
+    cm = metrics.confusion(y, p.argmax(1))
+    return {"ua": metrics.ua(cm), "wa": metrics.wa(cm), "ece": metrics.ece(p, y),
+            "ece_uncalibrated": metrics.ece(p_raw, y), "confusion": cm}
+
+
+def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[str, Features]) -> dict:
+    """The ensemble of the fold models of `cv_dirs`, fold by fold, with the
+    temperature fitted on the folds' (shared) validation actors; writes
+    OUT/report.json + report.md in the format of a `cv` run."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    reps = [json.loads((Path(d) / "report.json").read_text()) for d in cv_dirs]
+    first = reps[0]
+    for d, r in zip(cv_dirs, reps):
+        if r["feature_config"] != first["feature_config"]:
+            raise SystemExit(f"{d}: its features differ from {cv_dirs[0]}'s; cannot ensemble them")
+        if r["feature_config"] != data.feature_config:
+            raise SystemExit(f"{d}: was trained on other features than {data.directory}")
+    fold_ids = sorted(set.intersection(*(set(r["folds_done"]) for r in reps)))
+    if not fold_ids:
+        raise SystemExit("the runs have no fold in common")
+    sets = {name: data.foreign(x) for name, x in eval_sets.items()}
+    results = []
+    for k in fold_ids:
+        folds_k = [next(f for f in r["folds"] if f["fold"] == k) for r in reps]
+        for d, f in zip(cv_dirs, folds_k):
+            if (f["val_actors"], f["test_actors"]) != (folds_k[0]["val_actors"], folds_k[0]["test_actors"]):
+                raise SystemExit(f"fold {k}: {d} has validation actors {f['val_actors']}, {cv_dirs[0]} has "
+                                 f"{folds_k[0]['val_actors']}; run the members with the same --val-seed")
+        val_a, test_a = folds_k[0]["val_actors"], folds_k[0]["test_actors"]
+        groups = {"test": data.select(test_a), "val": data.select(val_a)}
+        for name, items in sets.items():
+            groups[f"{name}/test"] = [it for it in items if it.actor in set(test_a)]
+            groups[f"{name}/val"] = [it for it in items if it.actor in set(val_a)]
+        probs = {g: torch.zeros(len(items), 8) for g, items in groups.items()}
+        for d in cv_dirs:
+            net, _ = load_net(fold_checkpoint(Path(d), k))
+            for g, items in groups.items():
+                if items:
+                    probs[g] += torch.softmax(predict_logits(net, data, items), dim=-1) / len(cv_dirs)
+        temperature = fit_temperature(torch.log(probs["val"].clamp_min(1e-12)), _labels(groups["val"]))
+        test = _scores(groups["test"], probs["test"], temperature)
+        val = _scores(groups["val"], probs["val"], temperature)
+        robustness = {n: {key: _scores(groups[f"{n}/test"], probs[f"{n}/test"], temperature)[key]
+                          for key in ("ua", "wa", "ece")} for n in sets}
+        val_robustness = {n: {key: _scores(groups[f"{n}/val"], probs[f"{n}/val"], temperature)[key]
+                              for key in ("ua", "wa", "ece")} for n in sets}
+        results.append({
+            "fold": k, "train_actors": folds_k[0]["train_actors"], "val_actors": val_a, "test_actors": test_a,
+            "ua": test["ua"], "wa": test["wa"], "ece": test["ece"], "ece_uncalibrated": test["ece_uncalibrated"],
+            "val_ua": val["ua"], "robustness": robustness, "val_robustness": val_robustness,
+            "confusion": test["confusion"].tolist(), "n_test_files": int(test["confusion"].sum()),
+            "best_epoch": int(round(statistics.median(f["best_epoch"] for f in folds_k))),
+            "member_best_epochs": [f["best_epoch"] for f in folds_k],
+            "member_ua": [f["ua"] for f in folds_k],
+            "temperature": temperature,
+            "train_time_s": sum(f["train_time_s"] for f in folds_k),
+        })
+    rep = report._summary(results, first["recipe"], first["feature_config"], first["features_dir"],
+                          sum(r["n_parameters"] for r in reps))
+    rep["ensemble"] = {"members": [str(d) for d in cv_dirs], "seeds": [r["recipe"]["seed"] for r in reps],
+                       "member_ua_mean": [r["ua_mean"] for r in reps]}
+    for key in ("extra_train",):
+        if key in first:
+            rep[key] = first[key]
+    rep["eval_sets"] = {n: {"dir": str(x.directory), "perturbation": x.perturbation} for n, x in eval_sets.items()}
+    report.write(rep, out)
+    return rep
+
+
+def load_final(run: Path) -> nn.Module:
+    """The net of a `final` run directory (model.pt + train.json)."""
+    run = Path(run)
+    info = json.loads((run / "train.json").read_text())
+    fc = info["feature_config"]
+    n_features = fc["n_mfcc"] if fc["kind"] == "mfcc" else fc["n_mels"]
+    net = nets.build(info["recipe"]["arch"], n_features, dropout=info["recipe"]["dropout"])
+    net.load_state_dict(torch.load(run / "model.pt"))
+    net.eval()
+    return net
+
+
+def final_runs_agree(runs: list[Path]) -> dict:
+    """The common train.json facts of the members' `final` runs (refuses
+    members trained on other features, actors or epochs)."""
+    infos = [json.loads((Path(r) / "train.json").read_text()) for r in runs]
+    first = infos[0]
+    for r, i in zip(runs, infos):
+        for key in ("feature_config", "actors", "epochs"):
+            if i[key] != first[key]:
+                raise SystemExit(f"{r}: {key} {i[key]} differs from {runs[0]}'s {first[key]}")
+        if {**i["recipe"], "seed": 0} != {**first["recipe"], "seed": 0}:
+            raise SystemExit(f"{r}: recipe differs from {runs[0]}'s (other than the seed)")
+    seeds = [i["recipe"]["seed"] for i in infos]
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"members share a seed ({seeds}): they would be the same net")
+    return {**first, "seeds": seeds}
+
+
+def temperature_from_cv(report_path: Path) -> float:
+    rep = json.loads(Path(report_path).read_text())
+    return float(statistics.median(f["temperature"] for f in rep["folds"]))
