@@ -1,5 +1,6 @@
 //! Deterministic degradations of 16 kHz mono speech: noise at a given SNR,
-//! babble, a telephone channel, a gain change and speed perturbation.
+//! babble, a telephone channel, a gain change, room reverberation and speed
+//! perturbation.
 //!
 //! They serve two purposes with one implementation: measuring how the model
 //! holds up on worse audio than the studio recordings it learnt from
@@ -18,7 +19,9 @@
 //! | `telephone` | 300–3400 Hz band, 8 kHz round trip, G.711 µ-law companding |
 //! | `gain:DB` | multiply by 10^(DB/20) (no clipping is applied: the model sees what the ADC would give up to ±1) |
 //! | `speed:F` | play F times faster (tempo and pitch, like Kaldi's speed perturbation) |
+//! | `reverb:RT60` | a room: convolution with a synthetic impulse response (direct sound + exponentially decaying diffuse tail reaching −60 dB after RT60 seconds, direct-to-reverberant ratio 3 dB) |
 //! | `random` | training augmentation: speed 0.9/1.0/1.1, then one of clean, white or babble at 5–30 dB, telephone, gain −25…+6 dB |
+//! | `random-room` | `random` with, first, a room half of the time (RT60 0.15–0.9 s, direct-to-reverberant ratio −2…+12 dB) |
 
 use std::f64::consts::PI;
 use std::fmt;
@@ -55,14 +58,29 @@ pub enum Perturbation {
         /// Speed factor, 0.5..2.
         factor: f64,
     },
+    /// Room reverberation with this RT60 (seconds).
+    Reverb {
+        /// Time for the diffuse tail to decay by 60 dB, in seconds.
+        rt60: f64,
+    },
     /// A random mix of the above, drawn per file from the seed (training only).
     Random,
+    /// `Random`, half of the time preceded by a random room (training only).
+    RandomRoom,
 }
 
 impl Perturbation {
     /// Whether applying it needs a babble bed (directly or possibly, for `random`).
     pub fn needs_babble(&self) -> bool {
-        matches!(self, Perturbation::Babble { .. } | Perturbation::Random)
+        matches!(
+            self,
+            Perturbation::Babble { .. } | Perturbation::Random | Perturbation::RandomRoom
+        )
+    }
+
+    /// Whether it is a random training augmentation rather than one named degradation.
+    pub fn is_random(&self) -> bool {
+        matches!(self, Perturbation::Random | Perturbation::RandomRoom)
     }
 }
 
@@ -75,7 +93,9 @@ impl fmt::Display for Perturbation {
             Perturbation::Telephone => write!(f, "telephone"),
             Perturbation::Gain { db } => write!(f, "gain:{db}"),
             Perturbation::Speed { factor } => write!(f, "speed:{factor}"),
+            Perturbation::Reverb { rt60 } => write!(f, "reverb:{rt60}"),
             Perturbation::Random => write!(f, "random"),
+            Perturbation::RandomRoom => write!(f, "random-room"),
         }
     }
 }
@@ -86,7 +106,7 @@ impl FromStr for Perturbation {
     fn from_str(s: &str) -> Result<Self> {
         let bad = |why: &str| {
             Error::InvalidPerturbation(format!(
-                "{s:?}: {why} (expected clean, white:SNR_DB, babble:SNR_DB, telephone, gain:DB, speed:FACTOR or random)"
+                "{s:?}: {why} (expected clean, white:SNR_DB, babble:SNR_DB, telephone, gain:DB, speed:FACTOR, reverb:RT60_S, random or random-room)"
             ))
         };
         let (name, arg) = match s.split_once(':') {
@@ -123,7 +143,11 @@ impl FromStr for Perturbation {
             "speed" => Ok(Perturbation::Speed {
                 factor: number(0.5, 2.0)?,
             }),
+            "reverb" => Ok(Perturbation::Reverb {
+                rt60: number(0.05, 3.0)?,
+            }),
             "random" => no_arg(Perturbation::Random),
+            "random-room" => no_arg(Perturbation::RandomRoom),
             _ => Err(bad("unknown perturbation")),
         }
     }
@@ -344,6 +368,17 @@ impl Perturber {
             }
             Perturbation::Telephone => telephone(x)?,
             Perturbation::Speed { factor } => speed(x, factor)?,
+            Perturbation::Reverb { rt60 } => reverb(x, rt60, DEFAULT_DRR_DB, rng),
+            Perturbation::RandomRoom => {
+                let y = if rng.uniform() < 0.5 {
+                    let rt60 = rng.range(0.15, 0.9);
+                    let drr = rng.range(-2.0, 12.0);
+                    reverb(x, rt60, drr, rng)
+                } else {
+                    x.to_vec()
+                };
+                self.apply_with(Perturbation::Random, &y, rng)?
+            }
             Perturbation::Random => {
                 let factor = [0.9, 1.0, 1.1][rng.below(3)];
                 let y = if factor == 1.0 {
@@ -378,6 +413,63 @@ fn noise_scale(x: &[f32], noise_power: f64, snr_db: f64) -> f64 {
         return 0.0;
     }
     (p / noise_power / 10f64.powf(snr_db / 10.0)).sqrt()
+}
+
+/// Direct-to-reverberant ratio of `reverb:RT60` (dB): a talker about a metre
+/// from the microphone in an ordinary room.
+const DEFAULT_DRR_DB: f64 = 3.0;
+
+/// Convolve `x` with a synthetic room impulse response: a unit direct path
+/// followed, after 2.5 ms, by Gaussian noise decaying by 60 dB over `rt60`
+/// seconds (the diffuse tail of a room, Schroeder's model), scaled so the
+/// direct-to-reverberant energy ratio is `drr_db`. The output keeps the
+/// tail after the last sample (len(x) + the response's length − 1), like a
+/// recording that goes on while the room rings.
+fn reverb(x: &[f32], rt60: f64, drr_db: f64, rng: &mut Rng) -> Vec<f32> {
+    if x.is_empty() {
+        return Vec::new();
+    }
+    let rate = f64::from(SAMPLE_RATE);
+    let onset = (0.0025 * rate) as usize;
+    let len = ((rt60 * rate) as usize).clamp(onset + 1, 3 * SAMPLE_RATE as usize);
+    let mut h = vec![0.0f64; len];
+    h[0] = 1.0;
+    let decay = -3.0 * std::f64::consts::LN_10 / (rt60 * rate); // amplitude: −60 dB at rt60
+    for (i, v) in h.iter_mut().enumerate().skip(onset) {
+        *v = rng.gaussian() * (decay * i as f64).exp();
+    }
+    let tail: f64 = h[onset..].iter().map(|v| v * v).sum();
+    let scale = (10f64.powf(-drr_db / 10.0) / tail.max(1e-30)).sqrt();
+    for v in &mut h[onset..] {
+        *v *= scale;
+    }
+    convolve(x, &h)
+}
+
+/// Full linear convolution through one FFT of the padded length.
+fn convolve(x: &[f32], h: &[f64]) -> Vec<f32> {
+    use rustfft::num_complex::Complex64;
+    let n_out = x.len() + h.len() - 1;
+    let n = n_out.next_power_of_two();
+    let mut planner = rustfft::FftPlanner::<f64>::new();
+    let fwd = planner.plan_fft_forward(n);
+    let inv = planner.plan_fft_inverse(n);
+    let mut a: Vec<Complex64> = (0..n)
+        .map(|i| Complex64::new(x.get(i).map_or(0.0, |&v| f64::from(v)), 0.0))
+        .collect();
+    let mut b: Vec<Complex64> = (0..n)
+        .map(|i| Complex64::new(h.get(i).copied().unwrap_or(0.0), 0.0))
+        .collect();
+    fwd.process(&mut a);
+    fwd.process(&mut b);
+    for (p, q) in a.iter_mut().zip(&b) {
+        *p *= q;
+    }
+    inv.process(&mut a);
+    a[..n_out]
+        .iter()
+        .map(|c| (c.re / n as f64) as f32)
+        .collect()
 }
 
 /// Play `x` `factor` times faster: read it as if it had been recorded at
@@ -481,7 +573,9 @@ mod tests {
             "telephone",
             "gain:-20",
             "speed:1.1",
+            "reverb:0.5",
             "random",
+            "random-room",
         ] {
             let p: Perturbation = s.parse().unwrap();
             assert_eq!(p.to_string(), s);
@@ -493,6 +587,8 @@ mod tests {
             "speed:3",
             "telephone:1",
             "reverb",
+            "reverb:9",
+            "random-room:1",
         ] {
             let e = bad.parse::<Perturbation>().unwrap_err().to_string();
             assert!(e.contains(bad), "{e}");
@@ -630,9 +726,70 @@ mod tests {
     }
 
     #[test]
+    fn reverb_keeps_the_direct_sound_and_adds_a_decaying_tail() {
+        // a click: the output is the room's impulse response itself
+        let mut x = vec![0.0f32; 1_000];
+        x[0] = 1.0;
+        let rt60 = 0.5;
+        let y = Perturber::new()
+            .apply(Perturbation::Reverb { rt60 }, &x, 5)
+            .unwrap();
+        assert_eq!(
+            y.len(),
+            1_000 + 8_000 - 1,
+            "the tail rings on after the input"
+        );
+        assert!((y[0] - 1.0).abs() < 1e-4, "direct path {}", y[0]);
+        let energy =
+            |a: usize, b: usize| y[a..b].iter().map(|v| f64::from(*v).powi(2)).sum::<f64>();
+        let drr = 10.0 * (1.0 / energy(1, y.len())).log10();
+        assert!((drr - DEFAULT_DRR_DB).abs() < 0.1, "DRR {drr:.2} dB");
+        // the tail decays by 60 dB per RT60: 12 dB per 0.1 s
+        let early = energy(800, 1_600) / 800.0;
+        let later = energy(2_400, 3_200) / 800.0;
+        let db = 10.0 * (early / later).log10();
+        assert!((db - 12.0).abs() < 2.0, "decay {db:.1} dB per 100 ms");
+    }
+
+    #[test]
+    fn reverb_smears_a_tone_burst_into_the_silence_after_it() {
+        let mut x = tone(500.0, 0.5, 0.3);
+        x.extend(vec![0.0f32; 8_000]);
+        let dry_after = power(&x[8_800..10_400]);
+        let y = Perturber::new()
+            .apply("reverb:0.8".parse().unwrap(), &x, 1)
+            .unwrap();
+        assert_eq!(dry_after, 0.0);
+        assert!(
+            power(&y[8_800..10_400]) > power(&x[..8_000]) * 1e-3,
+            "no tail"
+        );
+    }
+
+    #[test]
+    fn random_room_is_reproducible_and_sometimes_reverberant() {
+        let x = tone(220.0, 0.5, 0.3);
+        let p = Perturber::new();
+        let a = p.apply(Perturbation::RandomRoom, &x, 3).unwrap();
+        assert_eq!(a, p.apply(Perturbation::RandomRoom, &x, 3).unwrap());
+        // a room lengthens the output by its response (speed alone changes it by 10 % at most)
+        let longer = (0..20)
+            .filter(|&s| p.apply(Perturbation::RandomRoom, &x, s).unwrap().len() > 9_000)
+            .count();
+        assert!((3..=17).contains(&longer), "{longer} of 20 had a room");
+    }
+
+    #[test]
     fn silence_stays_finite() {
         let x = vec![0.0f32; 8_000];
-        for spec in ["white:10", "telephone", "gain:-20", "speed:0.9"] {
+        for spec in [
+            "white:10",
+            "telephone",
+            "gain:-20",
+            "speed:0.9",
+            "reverb:0.6",
+            "random-room",
+        ] {
             let y = Perturber::new()
                 .apply(spec.parse().unwrap(), &x, 0)
                 .unwrap();

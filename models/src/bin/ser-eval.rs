@@ -50,7 +50,7 @@ struct Args {
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
     /// Degrade the audio first (clean, white:SNR_DB, babble:SNR_DB,
-    /// telephone, gain:DB, speed:FACTOR).
+    /// telephone, gain:DB, speed:FACTOR, reverb:RT60_S).
     #[arg(long, value_name = "SPEC", default_value = "clean", value_parser = parse_perturbation)]
     perturb: Perturbation,
     /// Seed of the perturbation's randomness (mixed with each file's path).
@@ -60,9 +60,9 @@ struct Args {
 
 fn parse_perturbation(s: &str) -> Result<Perturbation, String> {
     match s.parse::<Perturbation>() {
-        Ok(Perturbation::Random) => {
-            Err("random is for training augmentation; name one degradation".into())
-        }
+        Ok(p) if p.is_random() => Err(format!(
+            "{p} is for training augmentation; name one degradation"
+        )),
         Ok(p) => Ok(p),
         Err(e) => Err(e.to_string()),
     }
