@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         from .export import export_onnx
 
         rep = json.loads((a.cv / "report.json").read_text())
-        ck = torch.load(a.cv / f"fold-{a.fold}.pt")
+        ck = torch.load(train.fold_checkpoint(a.cv, a.fold))
         net = nets.build(ck["arch"], ck["n_features"], dropout=ck["dropout"])
         net.load_state_dict(ck["state"])
         net.eval()

@@ -22,7 +22,7 @@ from torch import nn
 
 from . import metrics, nets, report
 from .data import Features, Item
-from .train import fit_temperature, per_file, predict_logits
+from .train import fit_temperature, fold_checkpoint, per_file, predict_logits
 
 
 class EnsembleNet(nn.Module):
@@ -44,21 +44,6 @@ class EnsembleNet(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         p = torch.stack([torch.softmax(m(x, lengths), dim=-1) for m in self.members]).mean(0)
         return torch.log(p.clamp_min(1e-12))
-
-
-def fold_checkpoint(cv_dir: Path, fold: int) -> Path:
-    """fold-K.pt of a CV run: in the run's directory, or (for a merged run)
-    in one of the runs it was merged from."""
-    cv_dir = Path(cv_dir)
-    candidates = [cv_dir / f"fold-{fold}.pt"]
-    rep_path = cv_dir / "report.json"
-    if rep_path.exists():
-        for src in json.loads(rep_path.read_text()).get("merged_from", []):
-            candidates.append(Path(src).parent / f"fold-{fold}.pt")
-    for c in candidates:
-        if c.exists():
-            return c
-    raise SystemExit(f"{cv_dir}: no saved model for fold {fold} (looked for {', '.join(map(str, candidates))})")
 
 
 def load_net(path: Path) -> tuple[nn.Module, float]:

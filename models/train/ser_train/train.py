@@ -362,6 +362,21 @@ def score_degraded(net, data: Features, sets: dict[str, list[Item]], test_a, val
     return test, val
 
 
+def fold_checkpoint(cv_dir: Path, fold: int) -> Path:
+    """fold-K.pt of a CV run: in the run's directory, or (for a merged run)
+    in one of the runs it was merged from."""
+    cv_dir = Path(cv_dir)
+    candidates = [cv_dir / f"fold-{fold}.pt"]
+    rep_path = cv_dir / "report.json"
+    if rep_path.exists():
+        for src in json.loads(rep_path.read_text()).get("merged_from", []):
+            candidates.append(Path(src).parent / f"fold-{fold}.pt")
+    for c in candidates:
+        if c.exists():
+            return c
+    raise SystemExit(f"{cv_dir}: no saved model for fold {fold} (looked for {', '.join(map(str, candidates))})")
+
+
 def rescore(data: Features, cv_dir: Path, eval_sets: dict[str, Features]) -> dict:
     """Score the saved fold models of a CV run (OUT/fold-K.pt) on degraded
     copies of the data, without retraining; rewrites its report."""
@@ -370,7 +385,7 @@ def rescore(data: Features, cv_dir: Path, eval_sets: dict[str, Features]) -> dic
     rep = json.loads((cv_dir / "report.json").read_text())
     sets = {name: data.foreign(x) for name, x in eval_sets.items()}
     for fold in rep["folds"]:
-        ck = torch.load(cv_dir / f"fold-{fold['fold']}.pt")
+        ck = torch.load(fold_checkpoint(cv_dir, fold["fold"]))
         net = nets.build(ck["arch"], ck["n_features"], dropout=ck["dropout"])
         net.load_state_dict(ck["state"])
         net.eval()
