@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -22,7 +23,7 @@ from torch import nn
 
 from . import metrics, nets, report
 from .data import Features, Item
-from .train import fit_temperature, fold_checkpoint, per_file, predict_logits
+from .train import Recipe, fit_temperature, fold_checkpoint, per_file, predict_logits
 
 
 class EnsembleNet(nn.Module):
@@ -145,6 +146,13 @@ def load_final(run: Path) -> nn.Module:
     return net
 
 
+def _training_recipe(recipe: dict) -> dict:
+    """What a final run's training depends on, other than its seed (the
+    validation-actor seed plays no part without validation actors; runs from
+    before that field existed lack it)."""
+    return {**asdict(Recipe()), **recipe, "seed": 0, "val_seed": None}
+
+
 def final_runs_agree(runs: list[Path]) -> dict:
     """The common train.json facts of the members' `final` runs (refuses
     members trained on other features, actors or epochs)."""
@@ -154,7 +162,7 @@ def final_runs_agree(runs: list[Path]) -> dict:
         for key in ("feature_config", "actors", "epochs"):
             if i[key] != first[key]:
                 raise SystemExit(f"{r}: {key} {i[key]} differs from {runs[0]}'s {first[key]}")
-        if {**i["recipe"], "seed": 0} != {**first["recipe"], "seed": 0}:
+        if _training_recipe(i["recipe"]) != _training_recipe(first["recipe"]):
             raise SystemExit(f"{r}: recipe differs from {runs[0]}'s (other than the seed)")
     seeds = [i["recipe"]["seed"] for i in infos]
     if len(set(seeds)) != len(seeds):
