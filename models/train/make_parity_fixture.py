@@ -1,5 +1,6 @@
 """Write models/tests/fixtures/parity.json: PyTorch output probabilities of a
-trained run (OUT/model.pt + OUT/train.json from `python -m ser_train final`)
+trained run (OUT/model.pt + OUT/train.json from `python -m ser_train final`,
+or OUT/train.json from `python -m ser_train export-ensemble`)
 on a few deterministic feature matrices of different lengths. The Rust test
 models/tests/parity.rs rebuilds the same matrices, runs the shipped
 models/assets/default.onnx with tract and compares (|diff| <= 1e-4).
@@ -23,7 +24,7 @@ import numpy as np
 import onnx
 import torch
 
-from ser_train import nets
+from ser_train import ensemble
 
 LENGTHS = [(10, 0.0), (17, 0.5), (150, 1.0), (613, 2.0)]  # >= MIN_FRAMES: the Classifier pads shorter inputs
 HERE = Path(__file__).resolve().parent
@@ -39,18 +40,15 @@ def matrix(t: int, offset: np.ndarray, scale: np.ndarray, phase: float) -> np.nd
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", required=True, type=Path, help="output dir of `python -m ser_train final`")
+    ap.add_argument("--run", required=True, type=Path, help="output dir of `python -m ser_train final` or `export-ensemble`")
     ap.add_argument("--onnx", type=Path, default=HERE.parent / "assets" / "default.onnx",
                     help="the shipped model the fixture is for (its ser.version is recorded)")
     ap.add_argument("--out", type=Path, default=HERE.parent / "tests" / "fixtures" / "parity.json")
     a = ap.parse_args()
 
-    info = json.loads((a.run / "train.json").read_text())
+    net, info = ensemble.load(a.run)
     cfg = info["feature_config"]
     n_features = cfg["n_mfcc"] if cfg["kind"] == "mfcc" else cfg["n_mels"]
-    net = nets.build(info["recipe"]["arch"], n_features, dropout=info["recipe"]["dropout"])
-    net.load_state_dict(torch.load(a.run / "model.pt"))
-    net.eval()
     temperature = float(info["temperature"])
     meta = {p.key: p.value for p in onnx.load(str(a.onnx)).metadata_props}
     if meta.get("ser.version") != info["version"]:

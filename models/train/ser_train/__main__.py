@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="`cv` output dirs of the members (same recipe and features, same --val-seed)")
 
     exe = sub.add_parser("export-ensemble", help="one ONNX graph averaging several `final` runs (seeds)")
-    exe.add_argument("--out", required=True, type=Path, help="the .onnx file to write")
+    exe.add_argument("--out", required=True, type=Path,
+                     help="output dir: model.onnx + train.json (the members, version, temperature)")
     exe.add_argument("--version", required=True, help="ser.version metadata, e.g. crnn-logmel-3")
     exe.add_argument("--from-cv", type=Path, help="report.json of the `ensemble` CV: temperature = median of its folds'")
     exe.add_argument("--temperature", type=float, help="overrides --from-cv (default 1)")
@@ -147,17 +148,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if a.cmd == "export-ensemble":
         from . import ensemble
-        from .export import export_onnx
 
-        info = ensemble.final_runs_agree(a.runs)
         temperature = a.temperature or (ensemble.temperature_from_cv(a.from_cv) if a.from_cv else 1.0)
-        net = ensemble.EnsembleNet([ensemble.load_final(r) for r in a.runs]).eval()
-        desc = a.description or (
-            f"ser speech-emotion model: mean of {len(a.runs)} nets of arch {info['recipe']['arch']} (seeds "
-            f"{info['seeds']}), each trained on RAVDESS actors {info['actors']} for {info['epochs']} epochs, "
-            f"temperature {temperature:.3f}. Derivative of RAVDESS (Livingstone & Russo 2018), CC BY-NC-SA 4.0.")
-        export_onnx(net, a.out, info["feature_config"], a.version, desc, temperature)
-        print(a.out)
+        path = ensemble.export(a.runs, a.out, a.version, temperature, a.description)
+        print(path)
         return 0
 
     if a.cmd == "merge":

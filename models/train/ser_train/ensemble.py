@@ -173,3 +173,36 @@ def final_runs_agree(runs: list[Path]) -> dict:
 def temperature_from_cv(report_path: Path) -> float:
     rep = json.loads(Path(report_path).read_text())
     return float(statistics.median(f["temperature"] for f in rep["folds"]))
+
+
+def load(run: Path) -> tuple[nn.Module, dict]:
+    """The net of a `final` or `export-ensemble` output dir and its train.json."""
+    info = json.loads((Path(run) / "train.json").read_text())
+    if "members" in info:
+        return EnsembleNet([load_final(Path(m)) for m in info["members"]]).eval(), info
+    return load_final(run), info
+
+
+def export(runs: list[Path], out: Path, version: str, temperature: float, description: str | None) -> Path:
+    """OUT/model.onnx: the mean of the `final` runs' nets, with `temperature`
+    on top; OUT/train.json records the members."""
+    from .export import export_onnx
+
+    info = final_runs_agree(runs)
+    net = EnsembleNet([load_final(r) for r in runs]).eval()
+    desc = description or (
+        f"ser speech-emotion model: mean of {len(runs)} nets of arch {info['recipe']['arch']} (seeds "
+        f"{info['seeds']}), each trained on RAVDESS actors {info['actors']} for {info['epochs']} epochs, "
+        f"temperature {temperature:.3f}. Derivative of RAVDESS (Livingstone & Russo 2018), CC BY-NC-SA 4.0.")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = export_onnx(net, out / "model.onnx", info["feature_config"], version, desc, temperature)
+    (out / "train.json").write_text(json.dumps({
+        "version": version, "description": desc, "temperature": temperature,
+        "members": [str(r) for r in runs], "seeds": info["seeds"], "epochs": info["epochs"],
+        "actors": info["actors"], "feature_config": info["feature_config"], "recipe": info["recipe"],
+        "extra_train": info.get("extra_train", []), "n_parameters": nets.n_parameters(net),
+        "model_bytes": path.stat().st_size,
+        "train_time_s": sum(json.loads((Path(r) / "train.json").read_text())["train_time_s"] for r in runs),
+    }, indent=1))
+    return path

@@ -180,19 +180,19 @@ class EnsembleTests(unittest.TestCase):
 
         torch.set_num_threads(2)
         d = Path(tempfile.mkdtemp())
-        data.write_synthetic(d / "feats", per_class=2, seed=0)
-        data.write_synthetic(d / "noisy", per_class=2, seed=2)
+        data.write_synthetic(d / "feats", per_class=1, seed=0)
+        data.write_synthetic(d / "noisy", per_class=1, seed=2)
         feats = data.load(d / "feats")
         noisy = {"noisy": data.load(d / "noisy")}
         runs = []
         for seed in (3, 4):
-            recipe = train.Recipe(max_epochs=3, patience=3, seed=seed, val_seed=0)
+            recipe = train.Recipe(max_epochs=4, patience=4, seed=seed, val_seed=0)
             train.run_cv(feats, recipe, d / f"cv{seed}", fold_ids=[5])
             runs.append(d / f"cv{seed}")
         rep = ensemble.evaluate_cv(feats, runs, d / "ens", noisy)
         fold = rep["folds"][0]
         self.assertEqual(fold["val_actors"], folds.split(5, 4, 0)[1], "the shared validation actors")
-        self.assertEqual(sum(map(sum, fold["confusion"])), 4 * 8 * 2, "one prediction per test file")
+        self.assertEqual(sum(map(sum, fold["confusion"])), 4 * 8, "one prediction per test file")
         self.assertGreater(rep["ua_mean"], 0.5)
         self.assertIn("noisy", rep["robustness"])
         self.assertEqual(rep["ensemble"]["seeds"], [3, 4])
@@ -200,7 +200,12 @@ class EnsembleTests(unittest.TestCase):
         self.assertIn("2 seeds averaged", report_table([d / "ens"]))
 
         # members with other validation actors are refused
-        train.run_cv(feats, train.Recipe(max_epochs=1, seed=7), d / "cv7", fold_ids=[5])
+        import shutil
+
+        shutil.copytree(runs[1], d / "cv7")
+        other = json.loads((d / "cv7" / "report.json").read_text())
+        other["folds"][0]["val_actors"] = folds.split(5, 4, 7)[1]
+        (d / "cv7" / "report.json").write_text(json.dumps(other))
         with self.assertRaisesRegex(SystemExit, "same --val-seed"):
             ensemble.evaluate_cv(feats, [runs[0], d / "cv7"], d / "bad", {})
 
@@ -213,12 +218,14 @@ class EnsembleTests(unittest.TestCase):
         self.assertEqual(info["seeds"], [3, 4])
         with self.assertRaisesRegex(SystemExit, "share a seed"):
             ensemble.final_runs_agree([d / "final3", d / "final3"])
-        path = d / "ens.onnx"
-        export_onnx(ensemble.EnsembleNet(members).eval(), path, feats.feature_config, "ens-1", "t", temperature=1.5)
+        path = ensemble.export([d / "final3", d / "final4"], d / "ens", "ens-1", 1.5, None)
+        net, info = ensemble.load(d / "ens")
+        self.assertEqual((info["version"], info["seeds"], info["temperature"]), ("ens-1", [3, 4], 1.5))
         sess = ort.InferenceSession(str(path))
         x = torch.from_numpy(feats.matrix(feats.items[0]))[None]
         with torch.no_grad():
             mean = torch.stack([torch.softmax(m(x), -1) for m in members]).mean(0)
+            self.assertTrue(torch.allclose(net(x), torch.log(mean), atol=1e-6))
         want = torch.softmax(torch.log(mean) / 1.5, -1).numpy()
         np.testing.assert_allclose(sess.run(["probs"], {"features": x.numpy()})[0], want, atol=1e-5)
 
