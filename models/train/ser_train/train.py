@@ -265,7 +265,10 @@ def train_model(data: Features, train_items: list[Item], val_items: list[Item], 
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             opt.step()
-            if sched:
+            # an epoch drawn from augmented copies can have a few more
+            # segments (and batches) than the clean set the schedule was
+            # sized for: hold the last learning rate rather than overrun
+            if sched and sched.last_epoch + 1 < sched.total_steps:
                 sched.step()
             tot += float(loss.detach()) * len(batch)
             n += len(batch)
