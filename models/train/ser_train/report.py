@@ -162,7 +162,7 @@ def write(rep: dict, out: Path) -> None:
 
 def table(paths: list[Path]) -> str:
     """The model card's results rows, one per CV report (report.json)."""
-    conds = ["white20", "white10", "babble20", "babble10", "telephone", "gain-20"]
+    conds = ["white20", "white10", "babble20", "babble10", "telephone", "gain-20", "reverb0.5"]
     head = ["run", "recipe", "aug. copies", "UA", "WA", "per fold UA", "worst class", "val. UA",
             "val. UA robust", "ECE"] + conds + ["params", "CV time"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
