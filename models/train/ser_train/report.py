@@ -97,6 +97,9 @@ def _val_ua(fold: dict) -> float:
 def markdown(rep: dict) -> str:
     r = rep["recipe"]
     ens = rep.get("ensemble")
+    xfit = (", ".join(f"{f['temperature_crossfit']:.2f}" for f in rep["folds"])
+            if "ece_crossfit_mean" in rep else "")
+    cp = rep.get("calibration_pooled")
     lines = [
         f"# Cross-validation report: arch `{r['arch']}`" + (f", ensemble of {len(ens['members'])} seeds" if ens else ""),
         "",
@@ -115,6 +118,15 @@ def markdown(rep: dict) -> str:
         *([f"- Expected calibration error (per file, 15 bins, mean over folds): {rep['ece_mean'] * 100:.1f}% "
            f"with the validation temperature, {rep['ece_uncalibrated_mean'] * 100:.1f}% without"]
           if "ece_mean" in rep else []),
+        *([f"- Cross-fitted calibration (each fold's temperature fitted on the other folds' held-out "
+           f"predictions; fold temperatures {xfit}): ECE {rep['ece_crossfit_mean'] * 100:.1f}%; the temperature "
+           f"fitted on all folds' held-out predictions (for a model trained on every actor): "
+           f"{rep['temperature_held_out']:.2f}"] if xfit else []),
+        *([f"- Pooled over all held-out files: accuracy {cp['none']['accuracy'] * 100:.1f}%; mean confidence / ECE "
+           + ", ".join(f"{cp[k]['mean_confidence'] * 100:.1f}% / {cp[k]['ece'] * 100:.1f}% {label}"
+                       for k, label in (("validation", "with the validation temperatures"),
+                                        ("crossfit", "with the cross-fitted ones"), ("none", "without")))]
+          if cp else []),
         *([f"- Augmented training copies: " + ", ".join(f"`{x['perturbation']}` seed {x['seed']}" for x in rep["extra_train"])]
           if rep.get("extra_train") else []),
         f"- Parameters: {rep['n_parameters']} ({rep['model_size_bytes_fp32'] / 1024:.0f} KiB fp32)",

@@ -187,7 +187,7 @@ class EnsembleTests(unittest.TestCase):
         runs = []
         for seed in (3, 4):
             recipe = train.Recipe(max_epochs=4, patience=4, seed=seed, val_seed=0)
-            train.run_cv(feats, recipe, d / f"cv{seed}", fold_ids=[5])
+            train.run_cv(feats, recipe, d / f"cv{seed}", fold_ids=[5, 6])
             runs.append(d / f"cv{seed}")
         rep = ensemble.evaluate_cv(feats, runs, d / "ens", noisy)
         fold = rep["folds"][0]
@@ -198,6 +198,15 @@ class EnsembleTests(unittest.TestCase):
         self.assertEqual(rep["ensemble"]["seeds"], [3, 4])
         self.assertIn("ensemble of 2 seeds", (d / "ens" / "report.md").read_text())
         self.assertIn("2 seeds averaged", report_table([d / "ens"]))
+        # calibration: per fold from the other fold's held-out predictions, and pooled
+        self.assertEqual(len(rep["folds"]), 2)
+        for f in rep["folds"]:
+            self.assertTrue(0.25 <= f["temperature_crossfit"] <= 8.0)
+        pooled = rep["calibration_pooled"]
+        self.assertEqual(set(pooled), {"validation", "crossfit", "none"})
+        accs = {round(v["accuracy"], 6) for v in pooled.values()}
+        self.assertEqual(len(accs), 1, "one segment per file here: a temperature cannot change the winning class")
+        self.assertTrue(all(0.0 <= v["ece"] <= 1.0 for v in pooled.values()))
 
         # members with other validation actors are refused
         import shutil
