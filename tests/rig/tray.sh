@@ -22,15 +22,37 @@ pid=$(busctl --user status org.kde.StatusNotifierWatcher 2>/dev/null | awk -F= '
 if [ -n "${pid:-}" ]; then kill "$pid" 2>/dev/null || true; fi
 for _ in $(seq 1 100); do busctl --user status org.kde.StatusNotifierWatcher >/dev/null 2>&1 || break; sleep 0.05; done
 
+# Wait for the watcher name; false if the host died first or 10 s passed.
 wait_watcher() {
-  for _ in $(seq 1 200); do busctl --user status org.kde.StatusNotifierWatcher >/dev/null 2>&1 && return 0; sleep 0.05; done
-  echo "tray.sh: no StatusNotifierWatcher appeared; see $RIG_RUN/trayhost.log" >&2; return 1
+  local pid=$1
+  for _ in $(seq 1 200); do
+    busctl --user status org.kde.StatusNotifierWatcher >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+# Start a watcher-providing host, up to 3 times: gtk-sni-tray-standalone
+# sometimes dies at start-up on a D-Bus race ("Pattern match failure" after
+# an UnknownObject reply; seen once in CI); a second start succeeds.
+start_watcher_host() {
+  local try pid
+  for try in 1 2 3; do
+    "$@" > "$RIG_RUN/trayhost.log" 2>&1 &
+    pid=$!
+    echo "$pid" > "$RIG_RUN/trayhost.pid"
+    wait_watcher "$pid" && return 0
+    kill "$pid" 2>/dev/null || true
+    cp "$RIG_RUN/trayhost.log" "$RIG_RUN/trayhost.try$try.log"
+    echo "tray.sh: $1 gave no StatusNotifierWatcher (try $try of 3; log kept in $RIG_RUN/trayhost.try$try.log)" >&2
+    sleep 0.5
+  done
+  echo "tray.sh: no StatusNotifierWatcher appeared; see $RIG_RUN/trayhost.try*.log" >&2
+  return 1
 }
 case "$MODE" in
-  sni)     gtk-sni-tray-standalone --watcher --bottom --size 40 --color '#303030' > "$RIG_RUN/trayhost.log" 2>&1 &
-           echo $! > "$RIG_RUN/trayhost.pid"; wait_watcher ;;
-  watcher) status-notifier-watcher > "$RIG_RUN/trayhost.log" 2>&1 &
-           echo $! > "$RIG_RUN/trayhost.pid"; wait_watcher ;;
+  sni)     start_watcher_host gtk-sni-tray-standalone --watcher --bottom --size 40 --color '#303030' ;;
+  watcher) start_watcher_host status-notifier-watcher ;;
   xembed)  trayer --edge top --align left --widthtype pixel --width 300 --height 48 --SetDockType true --expand false \
              > "$RIG_RUN/trayhost.log" 2>&1 &
            echo $! > "$RIG_RUN/trayhost.pid"
