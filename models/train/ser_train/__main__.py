@@ -132,17 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "export":
         import json
 
-        from . import nets
         from .export import export_onnx
 
         rep = json.loads((a.cv / "report.json").read_text())
-        ck = torch.load(train.fold_checkpoint(a.cv, a.fold))
-        net = nets.build(ck["arch"], ck["n_features"], dropout=ck["dropout"])
-        net.load_state_dict(ck["state"])
-        net.eval()
-        export_onnx(net, a.out, rep["feature_config"], f"{ck['arch']}-cv-fold{a.fold}",
+        net, temperature = train.load_fold_model(a.cv, a.fold)
+        export_onnx(net, a.out, rep["feature_config"], f"{rep['recipe']['arch']}-cv-fold{a.fold}",
                     f"fold {a.fold} model of the CV run {a.cv} (not for use: trained without its test actors)",
-                    ck["temperature"])
+                    temperature)
         print(a.out)
         return 0
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from . import metrics, nets, report
 from .data import Features, Item
-from .train import Recipe, fit_temperature, fold_checkpoint, per_file, predict_logits
+from .train import Recipe, fit_temperature, load_fold_model, per_file, predict_logits
 
 
 class EnsembleNet(nn.Module):
@@ -46,14 +46,6 @@ class EnsembleNet(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         p = torch.stack([torch.softmax(m(x, lengths), dim=-1) for m in self.members]).mean(0)
         return torch.log(p.clamp_min(1e-12))
-
-
-def load_net(path: Path) -> tuple[nn.Module, float]:
-    ck = torch.load(path)
-    net = nets.build(ck["arch"], ck["n_features"], dropout=ck["dropout"])
-    net.load_state_dict(ck["state"])
-    net.eval()
-    return net, float(ck["temperature"])
 
 
 def _labels(items: list[Item]) -> torch.Tensor:
@@ -102,7 +94,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[
             groups[f"{name}/val"] = [it for it in items if it.actor in set(val_a)]
         probs = {g: torch.zeros(len(items), 8) for g, items in groups.items()}
         for d in cv_dirs:
-            net, _ = load_net(fold_checkpoint(Path(d), k))
+            net, _ = load_fold_model(Path(d), k)
             for g, items in groups.items():
                 if items:
                     probs[g] += torch.softmax(predict_logits(net, data, items), dim=-1) / len(cv_dirs)

@@ -380,6 +380,15 @@ def fold_checkpoint(cv_dir: Path, fold: int) -> Path:
     raise SystemExit(f"{cv_dir}: no saved model for fold {fold} (looked for {', '.join(map(str, candidates))})")
 
 
+def load_fold_model(cv_dir: Path, fold: int):
+    """A CV run's saved model of one fold (eval mode) and its validation temperature."""
+    ck = torch.load(fold_checkpoint(cv_dir, fold))
+    net = nets.build(ck["arch"], ck["n_features"], dropout=ck["dropout"])
+    net.load_state_dict(ck["state"])
+    net.eval()
+    return net, float(ck["temperature"])
+
+
 def rescore(data: Features, cv_dir: Path, eval_sets: dict[str, Features]) -> dict:
     """Score the saved fold models of a CV run (OUT/fold-K.pt) on degraded
     copies of the data, without retraining; rewrites its report."""
@@ -388,11 +397,8 @@ def rescore(data: Features, cv_dir: Path, eval_sets: dict[str, Features]) -> dic
     rep = json.loads((cv_dir / "report.json").read_text())
     sets = {name: data.foreign(x) for name, x in eval_sets.items()}
     for fold in rep["folds"]:
-        ck = torch.load(fold_checkpoint(cv_dir, fold["fold"]))
-        net = nets.build(ck["arch"], ck["n_features"], dropout=ck["dropout"])
-        net.load_state_dict(ck["state"])
-        net.eval()
-        t, v = score_degraded(net, data, sets, fold["test_actors"], fold["val_actors"], ck["temperature"],
+        net, temperature = load_fold_model(cv_dir, fold["fold"])
+        t, v = score_degraded(net, data, sets, fold["test_actors"], fold["val_actors"], temperature,
                               fold["fold"])
         fold.setdefault("robustness", {}).update(t)
         fold.setdefault("val_robustness", {}).update(v)

@@ -150,6 +150,11 @@ class TrainTests(unittest.TestCase):
         self.assertEqual(len(rep["extra_train"]), 1)
         self.assertTrue((d / "cv" / "fold-2.pt").is_file())
         self.assertIn("| noisy |", (d / "cv" / "report.md").read_text())
+        # a later condition scored from the saved fold model, without retraining
+        new = train.rescore(feats, d / "cv", {"later": data.load(d / "noisy")})
+        self.assertEqual(new["robustness"]["later"]["ua_mean"], rep["robustness"]["noisy"]["ua_mean"],
+                         "the same degraded set scores the same through the saved model")
+        self.assertEqual(new["ua_mean"], rep["ua_mean"])
 
     def test_copies_swap_whole_files_and_never_add_other_actors(self):
         a = data.Item("A/x.wav", 1, 0, 0, 0, 5)
