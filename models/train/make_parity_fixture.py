@@ -25,6 +25,7 @@ import onnx
 import torch
 
 from ser_train import ensemble
+from ser_train.data import feature_width
 
 LENGTHS = [(10, 0.0), (17, 0.5), (150, 1.0), (613, 2.0)]  # >= MIN_FRAMES: the Classifier pads shorter inputs
 HERE = Path(__file__).resolve().parent
@@ -47,8 +48,7 @@ def main() -> None:
     a = ap.parse_args()
 
     net, info = ensemble.load(a.run)
-    cfg = info["feature_config"]
-    n_features = cfg["n_mfcc"] if cfg["kind"] == "mfcc" else cfg["n_mels"]
+    n_features = feature_width(info["feature_config"])
     temperature = float(info["temperature"])
     meta = {p.key: p.value for p in onnx.load(str(a.onnx)).metadata_props}
     if meta.get("ser.version") != info["version"]:

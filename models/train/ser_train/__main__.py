@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "export-ensemble":
         from . import ensemble
 
-        temperature = a.temperature or (ensemble.temperature_from_cv(a.from_cv) if a.from_cv else 1.0)
+        temperature = a.temperature or (train.recipe_from_cv(a.from_cv)[2] if a.from_cv else 1.0)
         path = ensemble.export(a.runs, a.out, a.version, temperature, a.description)
         print(path)
         return 0

@@ -71,6 +71,12 @@ class Features:
         return [it for it in self.items if it.actor in wanted]
 
 
+def feature_width(feature_config: dict) -> int | None:
+    """Values per frame of a feature configuration (None if it does not say)."""
+    key = "n_mfcc" if feature_config["kind"] == "mfcc" else "n_mels"
+    return feature_config.get(key)
+
+
 def _label_of(raw: dict, where: str) -> int:
     emotion = raw.get("emotion")
     label = raw.get("label")
@@ -106,7 +112,7 @@ def load(directory: str | Path) -> Features:
     cfg = index.get("feature_config")
     if not isinstance(cfg, dict) or "kind" not in cfg:
         raise DataError(f"{index_path}: no feature_config object")
-    want_f = cfg.get("n_mfcc") if cfg["kind"] == "mfcc" else cfg.get("n_mels")
+    want_f = feature_width(cfg)
     if want_f != feats.shape[1]:
         raise DataError(f"{feats_path}: {feats.shape[1]} features per frame but feature_config says {want_f}")
     raw_items = index.get("items")

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from . import metrics, nets, report
-from .data import Features, Item
+from .data import Features, Item, feature_width
 from .train import Recipe, fit_temperature, load_fold_model, per_file, predict_logits
 
 
@@ -60,6 +60,12 @@ def _scores(items: list[Item], seg_probs: torch.Tensor, temperature: float) -> d
     cm = metrics.confusion(y, p.argmax(1))
     return {"ua": metrics.ua(cm), "wa": metrics.wa(cm), "ece": metrics.ece(p, y),
             "ece_uncalibrated": metrics.ece(p_raw, y), "confusion": cm}
+
+
+def _condition_scores(items: list[Item], seg_probs: torch.Tensor, temperature: float) -> dict:
+    """UA/WA/ECE of one degraded condition (the robustness columns)."""
+    s = _scores(items, seg_probs, temperature)
+    return {key: s[key] for key in ("ua", "wa", "ece")}
 
 
 def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[str, Features]) -> dict:
@@ -102,10 +108,8 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[
         held_out[k] = (groups["test"], probs["test"], temperature)
         test = _scores(groups["test"], probs["test"], temperature)
         val = _scores(groups["val"], probs["val"], temperature)
-        robustness = {n: {key: _scores(groups[f"{n}/test"], probs[f"{n}/test"], temperature)[key]
-                          for key in ("ua", "wa", "ece")} for n in sets}
-        val_robustness = {n: {key: _scores(groups[f"{n}/val"], probs[f"{n}/val"], temperature)[key]
-                              for key in ("ua", "wa", "ece")} for n in sets}
+        robustness, val_robustness = ({n: _condition_scores(groups[f"{n}/{part}"], probs[f"{n}/{part}"], temperature)
+                                       for n in sets} for part in ("test", "val"))
         results.append({
             "fold": k, "train_actors": folds_k[0]["train_actors"], "val_actors": val_a, "test_actors": test_a,
             "ua": test["ua"], "wa": test["wa"], "ece": test["ece"], "ece_uncalibrated": test["ece_uncalibrated"],
@@ -179,9 +183,7 @@ def load_final(run: Path) -> nn.Module:
     """The net of a `final` run directory (model.pt + train.json)."""
     run = Path(run)
     info = json.loads((run / "train.json").read_text())
-    fc = info["feature_config"]
-    n_features = fc["n_mfcc"] if fc["kind"] == "mfcc" else fc["n_mels"]
-    net = nets.build(info["recipe"]["arch"], n_features, dropout=info["recipe"]["dropout"])
+    net = nets.build(info["recipe"]["arch"], feature_width(info["feature_config"]), dropout=info["recipe"]["dropout"])
     net.load_state_dict(torch.load(run / "model.pt"))
     net.eval()
     return net
@@ -209,11 +211,6 @@ def final_runs_agree(runs: list[Path]) -> dict:
     if len(set(seeds)) != len(seeds):
         raise SystemExit(f"members share a seed ({seeds}): they would be the same net")
     return {**first, "seeds": seeds}
-
-
-def temperature_from_cv(report_path: Path) -> float:
-    rep = json.loads(Path(report_path).read_text())
-    return float(statistics.median(f["temperature"] for f in rep["folds"]))
 
 
 def load(run: Path) -> tuple[nn.Module, dict]:

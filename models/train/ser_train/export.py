@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from . import LABELS
+from .data import feature_width
 
 
 class InferenceWrapper(nn.Module):
@@ -36,7 +37,7 @@ def export_onnx(
     """Export `net` (eval mode) to `path` and attach the ser.* metadata."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    n_features = feature_config["n_mfcc"] if feature_config["kind"] == "mfcc" else feature_config["n_mels"]
+    n_features = feature_width(feature_config)
     wrapper = InferenceWrapper(net, temperature).eval()
     dummy = torch.randn(1, 100, n_features)
     torch.onnx.export(
