@@ -104,22 +104,16 @@ if [ $WANT_PYTHON = 1 ]; then
   fi
 fi
 
-# --- cargo-deb --------------------------------------------------------------------
-if [ $WANT_DEB = 1 ]; then
-  if cargo deb --version >/dev/null 2>&1; then
-    say "cargo-deb: $(cargo deb --version 2>&1 | head -1)"
+# --- cargo subcommands (cargo-deb, cargo-fuzz) -------------------------------------
+# cargo_tool NAME: make `cargo NAME` available (installs cargo-NAME once)
+cargo_tool() {
+  if cargo "$1" --version >/dev/null 2>&1; then
+    say "cargo-$1: $(cargo "$1" --version 2>&1 | head -1)"
   else
-    say "installing cargo-deb"
-    cargo install cargo-deb --locked
+    say "installing cargo-$1"
+    cargo install "cargo-$1" --locked
   fi
-fi
-# --- cargo-fuzz -------------------------------------------------------------------
-if [ $WANT_FUZZ = 1 ]; then
-  if cargo fuzz --version >/dev/null 2>&1; then
-    say "cargo-fuzz: $(cargo fuzz --version 2>&1 | head -1)"
-  else
-    say "installing cargo-fuzz"
-    cargo install cargo-fuzz --locked
-  fi
-fi
+}
+if [ $WANT_DEB = 1 ]; then cargo_tool deb; fi
+if [ $WANT_FUZZ = 1 ]; then cargo_tool fuzz; fi
 say "done"
