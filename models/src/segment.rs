@@ -14,6 +14,16 @@
 //! length overlapping by `window_overlap_ms`; the last window is kept when it
 //! reaches at least `min_utterance_ms` past the end of the previous one.
 //!
+//! webrtc-vad judges absolute levels: speech whose loudest frames are below
+//! about −50 dBFS (a quiet talker, a microphone with low gain) is not voiced.
+//! With `vad_agc` (the default) the VAD judges a gained copy of each frame:
+//! the gain brings the recent speech peak (the loudest frame level, falling
+//! 1 dB/s) up to [`AGC_TARGET_DBFS`], by at most [`AGC_MAX_GAIN_DB`], and
+//! never lifts the noise floor (the quietest frame of the last 5 s) above
+//! [`AGC_NOISE_CEILING_DBFS`], so steady noise is never amplified into
+//! what the VAD calls speech. Only the VAD's copy is gained: utterances carry
+//! the audio as it came.
+//!
 //! webrtc-vad's `Vad` is `!Send`, so a `Segmenter` is `!Send` too: create it
 //! on the thread that uses it (the daemon's pipeline thread).
 
@@ -25,6 +35,17 @@ use crate::features::SAMPLE_RATE;
 
 /// Samples per VAD frame (30 ms at 16 kHz).
 pub const FRAME_SAMPLES: usize = 480;
+
+/// Level (frame RMS, dBFS) the VAD's copy of the recent speech peak is gained to.
+pub const AGC_TARGET_DBFS: f64 = -35.0;
+/// Largest gain applied to the VAD's copy, in dB.
+pub const AGC_MAX_GAIN_DB: f64 = 30.0;
+/// The gain never lifts the noise floor (quietest recent frame) above this level.
+pub const AGC_NOISE_CEILING_DBFS: f64 = -55.0;
+/// How fast the speech-peak estimate falls, in dB per 30 ms frame (1 dB/s).
+const AGC_PEAK_FALL_DB: f64 = 0.03;
+/// The noise floor is the quietest frame of the last 5 s (this many frames).
+const AGC_FLOOR_FRAMES: usize = 167;
 
 const SAMPLES_PER_MS: u64 = SAMPLE_RATE as u64 / 1000;
 
@@ -60,6 +81,9 @@ impl VadAggressiveness {
 pub struct SegmenterConfig {
     /// VAD mode (default `aggressive`).
     pub vad_mode: VadAggressiveness,
+    /// Level-normalise the VAD's copy of the audio so quiet speech is found
+    /// (default true; see the module docs).
+    pub vad_agc: bool,
     /// Voiced 30 ms frames in a row that open an utterance (default 3 = 90 ms).
     pub onset_frames: u32,
     /// Audio kept before the first voiced frame, in ms (default 200).
@@ -80,6 +104,7 @@ impl Default for SegmenterConfig {
     fn default() -> Self {
         SegmenterConfig {
             vad_mode: VadAggressiveness::Aggressive,
+            vad_agc: true,
             onset_frames: 3,
             pre_roll_ms: 200,
             post_roll_ms: 200,
@@ -166,6 +191,44 @@ impl Utterance {
     }
 }
 
+/// The gain of the VAD's copy of the audio (see the module docs).
+#[derive(Debug, Clone)]
+struct VadGain {
+    /// Recent speech peak, frame RMS in dBFS.
+    peak_db: f64,
+    /// Levels of the last [`AGC_FLOOR_FRAMES`] frames (a ring), dBFS.
+    recent_db: [f64; AGC_FLOOR_FRAMES],
+    next: usize,
+}
+
+impl VadGain {
+    fn new() -> VadGain {
+        VadGain {
+            peak_db: f64::NEG_INFINITY,
+            recent_db: [f64::INFINITY; AGC_FLOOR_FRAMES],
+            next: 0,
+        }
+    }
+
+    /// Update the estimates with a frame and return the linear gain for it.
+    fn gain(&mut self, frame: &[f32]) -> f32 {
+        let power = frame
+            .iter()
+            .map(|&s| f64::from(s) * f64::from(s))
+            .sum::<f64>()
+            / frame.len().max(1) as f64;
+        let level = 10.0 * power.max(1e-12).log10();
+        self.peak_db = (self.peak_db - AGC_PEAK_FALL_DB).max(level);
+        self.recent_db[self.next] = level;
+        self.next = (self.next + 1) % AGC_FLOOR_FRAMES;
+        let floor_db = self.recent_db.iter().copied().fold(f64::INFINITY, f64::min);
+        let gain_db = (AGC_TARGET_DBFS - self.peak_db)
+            .min(AGC_NOISE_CEILING_DBFS - floor_db)
+            .clamp(0.0, AGC_MAX_GAIN_DB);
+        10f64.powf(gain_db / 20.0) as f32
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum State {
     Idle {
@@ -196,6 +259,7 @@ pub struct Segmenter {
     /// Samples of an incomplete frame.
     partial: Vec<f32>,
     frame_i16: Vec<i16>,
+    gain: VadGain,
     /// Samples consumed as whole frames.
     pos: u64,
     /// Retained audio: history while idle, the utterance while active.
@@ -233,6 +297,7 @@ impl Segmenter {
             cfg: cfg.clone(),
             partial: Vec::with_capacity(FRAME_SAMPLES),
             frame_i16: vec![0; FRAME_SAMPLES],
+            gain: VadGain::new(),
             pos: 0,
             buf: Vec::new(),
             buf_start: 0,
@@ -292,6 +357,7 @@ impl Segmenter {
             self.close(end, &mut out);
         }
         self.vad = Self::make_vad(&self.cfg);
+        self.gain = VadGain::new();
         self.partial.clear();
         self.pos = 0;
         self.buf.clear();
@@ -302,8 +368,13 @@ impl Segmenter {
     }
 
     fn frame(&mut self, frame: &[f32], out: &mut Vec<Utterance>) {
+        let gain = if self.cfg.vad_agc {
+            self.gain.gain(frame)
+        } else {
+            1.0
+        };
         for (d, &s) in self.frame_i16.iter_mut().zip(frame) {
-            *d = (s.clamp(-1.0, 1.0) * 32767.0).round() as i16;
+            *d = ((s * gain).clamp(-1.0, 1.0) * 32767.0).round() as i16;
         }
         let voiced = self.vad.is_voice_segment(&self.frame_i16).unwrap_or(false);
         self.pos += FRAME_SAMPLES as u64;

@@ -175,3 +175,81 @@ fn long_speech_is_cut_into_overlapping_windows() {
         spans(&u)
     );
 }
+
+fn scaled(x: &[f32], db: f32) -> Vec<f32> {
+    let g = 10f32.powf(db / 20.0);
+    x.iter().map(|s| s * g).collect()
+}
+
+/// A quiet talker (the clips 40 dB down: loudest frames near −60 dBFS) is
+/// found where the loud one is, and the utterances carry the audio as it came.
+#[test]
+fn quiet_speech_is_found_with_level_normalisation() {
+    let cfg = SegmenterConfig::default();
+    assert!(cfg.vad_agc);
+    let plain = SegmenterConfig {
+        vad_agc: false,
+        ..cfg.clone()
+    };
+    let loud = two_clips();
+    let quiet = scaled(&loud, -40.0);
+    let reference = segment_all(&loud, &cfg).unwrap();
+    assert_eq!(reference.len(), 2, "{:?}", spans(&reference));
+    // Without the normalisation the VAD hears (almost) nothing.
+    assert!(
+        segment_all(&quiet, &plain).unwrap().len() < 2,
+        "the plain VAD found the quiet clips: the test no longer tests anything"
+    );
+    let found = segment_all(&quiet, &cfg).unwrap();
+    assert_eq!(found.len(), 2, "quiet speech: {:?}", spans(&found));
+    for (q, r) in found.iter().zip(&reference) {
+        assert!(
+            (q.start_s() - r.start_s()).abs() < 0.25 && (q.end_s() - r.end_s()).abs() < 0.25,
+            "quiet {:?} vs loud {:?}",
+            spans(&found),
+            spans(&reference)
+        );
+        assert_eq!(
+            q.samples[..],
+            quiet[q.start_sample as usize..q.end_sample() as usize]
+        );
+    }
+}
+
+/// Steady noise is not speech at any level the normalisation could lift,
+/// nor is a near-silent line (dither).
+#[test]
+fn steady_noise_is_not_speech() {
+    let mut seed = 0x00c0_ffee_u64;
+    let mut white = |secs: usize, dbfs: f32| -> Vec<f32> {
+        let a = 10f32.powf(dbfs / 20.0) * 3f32.sqrt();
+        (0..secs * SR)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                ((seed >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * a
+            })
+            .collect()
+    };
+    for dbfs in [-90.0, -70.0, -60.0, -50.0, -40.0] {
+        let u = segment_all(&white(20, dbfs), &SegmenterConfig::default()).unwrap();
+        assert!(u.is_empty(), "white noise at {dbfs} dBFS: {:?}", spans(&u));
+    }
+    // Speech in that noise is still found, 20 dB above it.
+    let mut x = white(12, -50.0);
+    let speech = two_clips();
+    // Noise power 1e-5 (−50 dBFS); the loud part of the speech at 1e-3.
+    let gain = (1e-3 / loud_power(&speech)).sqrt() as f32;
+    for (d, s) in x.iter_mut().zip(&speech) {
+        *d += s * gain;
+    }
+    let u = segment_all(&x, &SegmenterConfig::default()).unwrap();
+    assert_eq!(u.len(), 2, "speech at 20 dB SNR: {:?}", spans(&u));
+}
+
+/// Mean power of the loud part of a signal.
+fn loud_power(x: &[f32]) -> f64 {
+    let (a, b) = loud_span(x, 0.1);
+    x[a..b].iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / (b - a) as f64
+}

@@ -1,6 +1,7 @@
 //! serd on the real sound server (PulseAudio with the rig's virtual mic):
 //! speech played into the mic becomes events; removing the source puts the
-//! daemon in `no_device`; restoring it brings it back to `listening`.
+//! daemon in `no_device`; restoring it brings it back to `listening`; a quiet
+//! talker is heard.
 
 use std::time::{Duration, Instant};
 
@@ -97,5 +98,92 @@ fn pause_closes_the_input_and_resume_reopens_it() {
         serd.terminate(Duration::from_secs(30)).success(),
         "{}",
         serd.logs()
+    );
+}
+
+/// `clip` scaled so its loudest 30 ms frame is at −60 dBFS (a quiet talker,
+/// or a microphone with little gain), written as a 16-bit WAV under `dir`.
+fn quiet_copy(clip: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
+    let mut reader = hound::WavReader::open(clip).expect("read the RAVDESS clip");
+    let spec = reader.spec();
+    assert_eq!(spec.sample_format, hound::SampleFormat::Int);
+    let x: Vec<f32> = reader
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect();
+    let loudest = x
+        .chunks(480)
+        .map(|f| (f.iter().map(|v| v * v).sum::<f32>() / f.len() as f32).sqrt())
+        .fold(0.0, f32::max);
+    let gain = 10f32.powf(-60.0 / 20.0) / loudest;
+    let out = dir.join("quiet.wav");
+    let mut w = hound::WavWriter::create(&out, spec).expect("write quiet.wav");
+    for v in x {
+        w.write_sample((v * gain * 32768.0).round() as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    out
+}
+
+/// Listen on the rig's mic with `config`, play `wav` into it, and return the
+/// number of utterances the daemon classified from it. A loud clip played
+/// afterwards must then come out as the next utterance: the pipeline was live.
+fn utterances_heard(rig: &Rig, env: &TestEnv, config: &str, wav: &std::path::Path) -> u64 {
+    env.write_config(config);
+    let mut serd = env.spawn_serd(["--no-tray", "--no-notify"]);
+    serd.wait_for_socket(Duration::from_secs(60));
+    let mut sub = env.connect();
+    sub.read_msg(Duration::from_secs(10));
+    sub.request(
+        1,
+        "subscribe",
+        json!({"topics": ["utterance", "state"]}),
+        Duration::from_secs(10),
+    );
+    wait_state(&mut sub, "listening", Duration::from_secs(60));
+    rig.play_into_mic(wav);
+    // An utterance is classified about 0.4 s (the hangover) after speech ends.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut ctl = env.connect();
+    ctl.read_msg(Duration::from_secs(10));
+    let status = ctl.request(2, "status", json!({}), Duration::from_secs(10));
+    let heard = status["data"]["utterances"]
+        .as_u64()
+        .expect("status.utterances");
+    rig.play_into_mic(&ravdess_clip(2, 5, 2, 1, 1));
+    let mut last = json!(null);
+    while last["data"]["seq"].as_u64() != Some(heard + 1) {
+        last = sub.read_until_type("utterance", Duration::from_secs(60));
+        assert!(
+            last["data"]["seq"].as_u64().unwrap() <= heard + 1,
+            "an utterance came out after the status: {last}"
+        );
+    }
+    assert!(
+        serd.terminate(Duration::from_secs(30)).success(),
+        "{}",
+        serd.logs()
+    );
+    heard
+}
+
+#[test]
+fn a_quiet_talker_is_heard() {
+    let rig = Rig::get();
+    let _lock = mic_lock();
+    let env = TestEnv::new();
+    // Actor 01, calm, at a quiet talker's level.
+    let quiet = quiet_copy(&ravdess_clip(1, 2, 1, 1, 1), env.root());
+    // Control: the plain VAD does not hear it (so the rig carries the low level).
+    let plain = utterances_heard(&rig, &env, "[vad]\nvad_agc = false\n", &quiet);
+    assert_eq!(
+        plain, 0,
+        "the plain VAD heard the quiet clip: nothing left to test"
+    );
+    // The default (level-normalised VAD input) hears it, once.
+    let heard = utterances_heard(&rig, &env, "", &quiet);
+    assert_eq!(
+        heard, 1,
+        "utterances from the quiet clip with the default settings"
     );
 }

@@ -74,6 +74,10 @@ struct Args {
     /// Seed of the perturbation's randomness (mixed with each file's path).
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
+    /// Segment with the plain VAD, without level normalisation of its input
+    /// (`vad_agc = false`: how the dumps of every model up to crnn-logmel-3 were made).
+    #[arg(long)]
+    no_vad_agc: bool,
 }
 
 fn parse_perturbation(s: &str) -> Result<Perturbation, String> {
@@ -223,7 +227,10 @@ fn main() -> Result<()> {
         ..FeatureConfig::default()
     };
     let ex = FeatureExtractor::new(&feature_config)?;
-    let seg_cfg = SegmenterConfig::default();
+    let seg_cfg = SegmenterConfig {
+        vad_agc: !args.no_vad_agc,
+        ..SegmenterConfig::default()
+    };
     let listing = dataset::list(&args.data)
         .with_context(|| format!("reading the data set {}", args.data.display()))?;
     if listing.files.is_empty() {
