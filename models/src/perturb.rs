@@ -19,9 +19,11 @@
 //! | `telephone` | 300–3400 Hz band, 8 kHz round trip, G.711 µ-law companding |
 //! | `gain:DB` | multiply by 10^(DB/20) (no clipping is applied: the model sees what the ADC would give up to ±1) |
 //! | `speed:F` | play F times faster (tempo and pitch, like Kaldi's speed perturbation) |
+//! | `pitch:ST` | shift the pitch (and formants) by ST semitones, keeping the tempo (WSOLA time stretch, then resampling) |
 //! | `reverb:RT60` | a room: convolution with a synthetic impulse response (direct sound + exponentially decaying diffuse tail reaching −60 dB after RT60 seconds, direct-to-reverberant ratio 3 dB) |
 //! | `random` | training augmentation: speed 0.9/1.0/1.1, then one of clean, white or babble at 5–30 dB, telephone, gain −25…+6 dB |
 //! | `random-room` | `random` with, first, a room half of the time (RT60 0.15–0.9 s, direct-to-reverberant ratio −2…+12 dB) |
+//! | `random-pitch` | `random` with a pitch shift of −3…+3 semitones (tempo kept) instead of the speed change |
 
 use std::f64::consts::PI;
 use std::fmt;
@@ -58,6 +60,11 @@ pub enum Perturbation {
         /// Speed factor, 0.5..2.
         factor: f64,
     },
+    /// Pitch shift by this many semitones, tempo kept.
+    Pitch {
+        /// Semitones, −12..12 (> 0 = higher).
+        semitones: f64,
+    },
     /// Room reverberation with this RT60 (seconds).
     Reverb {
         /// Time for the diffuse tail to decay by 60 dB, in seconds.
@@ -67,6 +74,8 @@ pub enum Perturbation {
     Random,
     /// `Random`, half of the time preceded by a random room (training only).
     RandomRoom,
+    /// `Random` with a random pitch shift instead of the speed change (training only).
+    RandomPitch,
 }
 
 impl Perturbation {
@@ -74,13 +83,19 @@ impl Perturbation {
     pub fn needs_babble(&self) -> bool {
         matches!(
             self,
-            Perturbation::Babble { .. } | Perturbation::Random | Perturbation::RandomRoom
+            Perturbation::Babble { .. }
+                | Perturbation::Random
+                | Perturbation::RandomRoom
+                | Perturbation::RandomPitch
         )
     }
 
     /// Whether it is a random training augmentation rather than one named degradation.
     pub fn is_random(&self) -> bool {
-        matches!(self, Perturbation::Random | Perturbation::RandomRoom)
+        matches!(
+            self,
+            Perturbation::Random | Perturbation::RandomRoom | Perturbation::RandomPitch
+        )
     }
 }
 
@@ -93,9 +108,11 @@ impl fmt::Display for Perturbation {
             Perturbation::Telephone => write!(f, "telephone"),
             Perturbation::Gain { db } => write!(f, "gain:{db}"),
             Perturbation::Speed { factor } => write!(f, "speed:{factor}"),
+            Perturbation::Pitch { semitones } => write!(f, "pitch:{semitones}"),
             Perturbation::Reverb { rt60 } => write!(f, "reverb:{rt60}"),
             Perturbation::Random => write!(f, "random"),
             Perturbation::RandomRoom => write!(f, "random-room"),
+            Perturbation::RandomPitch => write!(f, "random-pitch"),
         }
     }
 }
@@ -106,7 +123,7 @@ impl FromStr for Perturbation {
     fn from_str(s: &str) -> Result<Self> {
         let bad = |why: &str| {
             Error::InvalidPerturbation(format!(
-                "{s:?}: {why} (expected clean, white:SNR_DB, babble:SNR_DB, telephone, gain:DB, speed:FACTOR, reverb:RT60_S, random or random-room)"
+                "{s:?}: {why} (expected clean, white:SNR_DB, babble:SNR_DB, telephone, gain:DB, speed:FACTOR, pitch:SEMITONES, reverb:RT60_S, random, random-room or random-pitch)"
             ))
         };
         let (name, arg) = match s.split_once(':') {
@@ -143,11 +160,15 @@ impl FromStr for Perturbation {
             "speed" => Ok(Perturbation::Speed {
                 factor: number(0.5, 2.0)?,
             }),
+            "pitch" => Ok(Perturbation::Pitch {
+                semitones: number(-12.0, 12.0)?,
+            }),
             "reverb" => Ok(Perturbation::Reverb {
                 rt60: number(0.05, 3.0)?,
             }),
             "random" => no_arg(Perturbation::Random),
             "random-room" => no_arg(Perturbation::RandomRoom),
+            "random-pitch" => no_arg(Perturbation::RandomPitch),
             _ => Err(bad("unknown perturbation")),
         }
     }
@@ -368,6 +389,7 @@ impl Perturber {
             }
             Perturbation::Telephone => telephone(x)?,
             Perturbation::Speed { factor } => speed(x, factor)?,
+            Perturbation::Pitch { semitones } => pitch(x, semitones)?,
             Perturbation::Reverb { rt60 } => reverb(x, rt60, DEFAULT_DRR_DB, rng),
             Perturbation::RandomRoom => {
                 let y = if rng.uniform() < 0.5 {
@@ -379,12 +401,16 @@ impl Perturber {
                 };
                 self.apply_with(Perturbation::Random, &y, rng)?
             }
-            Perturbation::Random => {
-                let factor = [0.9, 1.0, 1.1][rng.below(3)];
-                let y = if factor == 1.0 {
-                    x.to_vec()
+            Perturbation::Random | Perturbation::RandomPitch => {
+                let y = if p == Perturbation::Random {
+                    let factor = [0.9, 1.0, 1.1][rng.below(3)];
+                    if factor == 1.0 {
+                        x.to_vec()
+                    } else {
+                        speed(x, factor)?
+                    }
                 } else {
-                    speed(x, factor)?
+                    pitch(x, rng.range(-3.0, 3.0))?
                 };
                 let choice = match rng.below(if self.babble.is_some() { 5 } else { 4 }) {
                     0 => Perturbation::Clean,
@@ -477,6 +503,67 @@ fn convolve(x: &[f32], h: &[f64]) -> Vec<f32> {
 fn speed(x: &[f32], factor: f64) -> Result<Vec<f32>> {
     let rate = (f64::from(SAMPLE_RATE) * factor).round() as u32;
     to_mono_16k(x, rate, 1)
+}
+
+/// Shift the pitch by `semitones` keeping the duration: stretch the time by
+/// the pitch ratio (WSOLA), then play that back faster by the same ratio.
+fn pitch(x: &[f32], semitones: f64) -> Result<Vec<f32>> {
+    if semitones == 0.0 || x.is_empty() {
+        return Ok(x.to_vec());
+    }
+    let ratio = 2f64.powf(semitones / 12.0);
+    let mut y = speed(&time_stretch(x, ratio), ratio)?;
+    y.resize(x.len(), 0.0);
+    Ok(y)
+}
+
+/// Make `x` `stretch` times longer without changing its pitch: waveform-
+/// similarity overlap-add (WSOLA; Verhelst & Roelands 1993). 40 ms Hann
+/// frames are added every 20 ms of output; each is read from near its nominal
+/// place in the input (±10 ms), where it best continues the frame before.
+fn time_stretch(x: &[f32], stretch: f64) -> Vec<f32> {
+    const WIN: usize = 640;
+    const HOP: usize = WIN / 2;
+    const TOL: isize = 160;
+    let out_len = (x.len() as f64 * stretch).round() as usize;
+    let window: Vec<f32> = (0..WIN)
+        .map(|i| (0.5 - 0.5 * (2.0 * PI * i as f64 / WIN as f64).cos()) as f32)
+        .collect();
+    let at = |i: isize| -> f32 {
+        if i < 0 {
+            0.0
+        } else {
+            x.get(i as usize).copied().unwrap_or(0.0)
+        }
+    };
+    let last = x.len().saturating_sub(1) as isize;
+    let mut y = vec![0.0f32; out_len + WIN];
+    let mut prev: isize = 0;
+    let mut out_pos = 0;
+    while out_pos < out_len {
+        let nominal = (out_pos as f64 / stretch).round() as isize;
+        let start = if out_pos == 0 {
+            0
+        } else {
+            // The natural continuation of the previous frame's second half.
+            let natural = prev + HOP as isize;
+            let mut best = (f32::NEG_INFINITY, nominal.min(last));
+            for c in (nominal - TOL).max(0)..=(nominal + TOL).min(last) {
+                let score: f32 = (0..HOP as isize).map(|j| at(c + j) * at(natural + j)).sum();
+                if score > best.0 {
+                    best = (score, c);
+                }
+            }
+            best.1
+        };
+        for (j, w) in window.iter().enumerate() {
+            y[out_pos + j] += w * at(start + j as isize);
+        }
+        prev = start;
+        out_pos += HOP;
+    }
+    y.truncate(out_len);
+    y
 }
 
 /// Telephone channel: band-pass 300–3400 Hz (4th-order Butterworth high- and
@@ -691,6 +778,54 @@ mod tests {
             .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
             .count();
         assert!((zc as f64 - 1_250.0).abs() < 15.0, "{zc}");
+    }
+
+    #[test]
+    fn pitch_keeps_duration_and_moves_the_pitch() {
+        let x = tone(500.0, 2.0, 0.3);
+        for semitones in [4.0, -3.0] {
+            let y = Perturber::new()
+                .apply(Perturbation::Pitch { semitones }, &x, 0)
+                .unwrap();
+            assert_eq!(y.len(), x.len());
+            let want = 500.0 * 2f64.powf(semitones / 12.0);
+            let mid = &y[4_000..20_000];
+            let zc = mid
+                .windows(2)
+                .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+                .count();
+            // zero crossings per second: twice the frequency
+            assert!(
+                (zc as f64 - 2.0 * want).abs() < 0.01 * 2.0 * want,
+                "{semitones} st: {zc} crossings/s, want {}",
+                2.0 * want
+            );
+            // The level holds (overlap-add of Hann frames at 50 % sums to one).
+            let r = power(mid) / power(&x[4_000..20_000]);
+            assert!((0.8..1.25).contains(&r), "{semitones} st: power ratio {r}");
+        }
+        assert_eq!(
+            Perturber::new()
+                .apply(Perturbation::Pitch { semitones: 0.0 }, &x, 0)
+                .unwrap(),
+            x
+        );
+        assert_eq!(
+            "pitch:-2.5".parse::<Perturbation>().unwrap(),
+            Perturbation::Pitch { semitones: -2.5 }
+        );
+        assert!("pitch:20".parse::<Perturbation>().is_err());
+    }
+
+    #[test]
+    fn random_pitch_is_reproducible_and_keeps_duration() {
+        let x = tone(220.0, 1.0, 0.3);
+        let p = Perturber::new();
+        let a = p.apply(Perturbation::RandomPitch, &x, 5).unwrap();
+        assert_eq!(a, p.apply(Perturbation::RandomPitch, &x, 5).unwrap());
+        assert_eq!(a.len(), x.len());
+        assert_ne!(a, p.apply(Perturbation::RandomPitch, &x, 6).unwrap());
+        assert!(Perturbation::RandomPitch.is_random());
     }
 
     #[test]

@@ -50,7 +50,7 @@ struct Args {
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
     /// Degrade the audio first (clean, white:SNR_DB, babble:SNR_DB,
-    /// telephone, gain:DB, speed:FACTOR, reverb:RT60_S).
+    /// telephone, gain:DB, speed:FACTOR, pitch:SEMITONES, reverb:RT60_S).
     #[arg(long, value_name = "SPEC", default_value = "clean", value_parser = parse_perturbation)]
     perturb: Perturbation,
     /// Seed of the perturbation's randomness (mixed with each file's path).

@@ -40,7 +40,8 @@ use serde::Serialize;
 /// same waveform code `ser-eval --perturb` uses), reproducibly: the noise of
 /// each file is seeded from its path and --seed. `random` draws a different
 /// degradation per file, for training augmentation (`random-room` adds a
-/// simulated room half of the time); write several dirs with
+/// simulated room half of the time, `random-pitch` shifts the pitch instead
+/// of the speed); write several dirs with
 /// different seeds for several augmented copies. Babble noise is mixed from
 /// the data set's own files.
 ///
@@ -67,8 +68,8 @@ struct Args {
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
     /// Degrade the audio first: clean, white:SNR_DB, babble:SNR_DB, telephone,
-    /// gain:DB, speed:FACTOR, reverb:RT60_S, random or random-room (see
-    /// ser_models::perturb).
+    /// gain:DB, speed:FACTOR, pitch:SEMITONES, reverb:RT60_S, random,
+    /// random-room or random-pitch (see ser_models::perturb).
     #[arg(long, value_name = "SPEC", default_value = "clean", value_parser = parse_perturbation)]
     perturb: Perturbation,
     /// Seed of the perturbation's randomness (mixed with each file's path).
