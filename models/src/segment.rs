@@ -14,6 +14,9 @@
 //! length overlapping by `window_overlap_ms`; the last window is kept when it
 //! reaches at least `min_utterance_ms` past the end of the previous one.
 //!
+//! webrtc-vad's verdicts on the first 4 frames of a stream are ignored: it
+//! calls the first 3 voiced whatever they hold.
+//!
 //! webrtc-vad judges absolute levels: speech whose loudest frames are below
 //! about −50 dBFS (a quiet talker, a microphone with low gain) is not voiced.
 //! With `vad_agc` (the default) the VAD judges a gained copy of each frame:
@@ -44,6 +47,11 @@ pub const AGC_MAX_GAIN_DB: f64 = 30.0;
 pub const AGC_NOISE_CEILING_DBFS: f64 = -55.0;
 /// How fast the speech-peak estimate falls, in dB per 30 ms frame (1 dB/s).
 const AGC_PEAK_FALL_DB: f64 = 0.03;
+/// webrtc-vad calls the first 3 frames of a stream voiced whenever they are
+/// above about −75 dBFS (its noise model starts from defaults); its verdicts
+/// on this many first frames are ignored (the pre-roll still keeps their audio).
+const VAD_WARMUP_FRAMES: u64 = 4;
+
 /// The noise floor is the quietest frame of the last 5 s (this many frames).
 const AGC_FLOOR_FRAMES: usize = 167;
 
@@ -376,7 +384,8 @@ impl Segmenter {
         for (d, &s) in self.frame_i16.iter_mut().zip(frame) {
             *d = ((s * gain).clamp(-1.0, 1.0) * 32767.0).round() as i16;
         }
-        let voiced = self.vad.is_voice_segment(&self.frame_i16).unwrap_or(false);
+        let voiced = self.vad.is_voice_segment(&self.frame_i16).unwrap_or(false)
+            && self.pos >= VAD_WARMUP_FRAMES * FRAME_SAMPLES as u64;
         self.pos += FRAME_SAMPLES as u64;
         let end = self.pos;
         self.buf.extend_from_slice(frame);

@@ -253,3 +253,46 @@ fn loud_power(x: &[f32]) -> f64 {
     let (a, b) = loud_span(x, 0.1);
     x[a..b].iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / (b - a) as f64
 }
+
+/// webrtc-vad calls the first frames of any stream above about −75 dBFS
+/// voiced; with speech soon after, that used to open the utterance at the
+/// very start of the stream, taking the noise before the speech with it.
+#[test]
+fn the_start_of_a_stream_is_not_speech() {
+    let mut seed = 0x0bad_5eed_u64;
+    let mut noise = |n: usize| -> Vec<f32> {
+        // white, −50 dBFS
+        let a = 10f32.powf(-50.0 / 20.0) * 3f32.sqrt();
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                ((seed >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * a
+            })
+            .collect()
+    };
+    let c = clip(CLIPS[0]);
+    let (a, b) = loud_span(&c, 0.05);
+    let lead = (0.3 * SR as f32) as usize;
+    let mut x = noise(lead);
+    x.extend(&c[a..b]);
+    x.extend(noise(SR));
+    for cfg in [
+        SegmenterConfig::default(),
+        SegmenterConfig {
+            vad_agc: false,
+            ..SegmenterConfig::default()
+        },
+    ] {
+        let u = segment_all(&x, &cfg).unwrap();
+        assert_eq!(u.len(), 1, "{:?}", spans(&u));
+        // At most the pre-roll (0.2 s) and one onset frame before the speech.
+        assert!(
+            u[0].start_s() >= 0.3 - 0.2 - 0.03 - 1e-9,
+            "vad_agc {}: the utterance starts at {:.2} s, speech at 0.30 s",
+            cfg.vad_agc,
+            u[0].start_s()
+        );
+    }
+}

@@ -76,7 +76,8 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
     /// Segment with the plain VAD, without level normalisation of its input
-    /// (`vad_agc = false`: how the dumps of every model up to crnn-logmel-3 were made).
+    /// (`vad_agc = false`; the dumps of the models up to crnn-logmel-3 were
+    /// made so, by the code of that time: see the model card).
     #[arg(long)]
     no_vad_agc: bool,
 }
