@@ -647,6 +647,13 @@ mod tests {
             .collect()
     }
 
+    /// Sign changes in `x` (twice the frequency of a tone, per second of it).
+    fn zero_crossings(x: &[f32]) -> usize {
+        x.windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count()
+    }
+
     fn power(x: &[f32]) -> f64 {
         rms(x).powi(2)
     }
@@ -772,11 +779,7 @@ mod tests {
         let expect = 32_000.0 / 1.25;
         assert!((y.len() as f64 - expect).abs() < 50.0, "{}", y.len());
         // zero crossings per second: 2 × 625 Hz
-        let mid = &y[4_000..20_000];
-        let zc = mid
-            .windows(2)
-            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
-            .count();
+        let zc = zero_crossings(&y[4_000..20_000]);
         assert!((zc as f64 - 1_250.0).abs() < 15.0, "{zc}");
     }
 
@@ -790,10 +793,7 @@ mod tests {
             assert_eq!(y.len(), x.len());
             let want = 500.0 * 2f64.powf(semitones / 12.0);
             let mid = &y[4_000..20_000];
-            let zc = mid
-                .windows(2)
-                .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
-                .count();
+            let zc = zero_crossings(mid);
             // zero crossings per second: twice the frequency
             assert!(
                 (zc as f64 - 2.0 * want).abs() < 0.01 * 2.0 * want,

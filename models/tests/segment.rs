@@ -3,6 +3,7 @@
 mod common;
 
 use common::{clip, loud_span};
+use ser_models::perturb::Rng;
 use ser_models::segment::{segment_all, Segmenter, SegmenterConfig, Utterance};
 
 const SR: usize = 16_000;
@@ -220,24 +221,17 @@ fn quiet_speech_is_found_with_level_normalisation() {
 /// nor is a near-silent line (dither).
 #[test]
 fn steady_noise_is_not_speech() {
-    let mut seed = 0x00c0_ffee_u64;
-    let mut white = |secs: usize, dbfs: f32| -> Vec<f32> {
-        let a = 10f32.powf(dbfs / 20.0) * 3f32.sqrt();
-        (0..secs * SR)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                ((seed >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * a
-            })
-            .collect()
-    };
+    let mut rng = Rng::new(0x00c0_ffee);
     for dbfs in [-90.0, -70.0, -60.0, -50.0, -40.0] {
-        let u = segment_all(&white(20, dbfs), &SegmenterConfig::default()).unwrap();
+        let u = segment_all(
+            &white_noise(20 * SR, dbfs, &mut rng),
+            &SegmenterConfig::default(),
+        )
+        .unwrap();
         assert!(u.is_empty(), "white noise at {dbfs} dBFS: {:?}", spans(&u));
     }
     // Speech in that noise is still found, 20 dB above it.
-    let mut x = white(12, -50.0);
+    let mut x = white_noise(12 * SR, -50.0, &mut rng);
     let speech = two_clips();
     // Noise power 1e-5 (−50 dBFS); the loud part of the speech at 1e-3.
     let gain = (1e-3 / loud_power(&speech)).sqrt() as f32;
@@ -246,6 +240,12 @@ fn steady_noise_is_not_speech() {
     }
     let u = segment_all(&x, &SegmenterConfig::default()).unwrap();
     assert_eq!(u.len(), 2, "speech at 20 dB SNR: {:?}", spans(&u));
+}
+
+/// `n` samples of uniform white noise whose RMS is `dbfs`.
+fn white_noise(n: usize, dbfs: f64, rng: &mut Rng) -> Vec<f32> {
+    let a = 10f64.powf(dbfs / 20.0) * 3f64.sqrt();
+    (0..n).map(|_| rng.range(-a, a) as f32).collect()
 }
 
 /// Mean power of the loud part of a signal.
@@ -259,25 +259,13 @@ fn loud_power(x: &[f32]) -> f64 {
 /// very start of the stream, taking the noise before the speech with it.
 #[test]
 fn the_start_of_a_stream_is_not_speech() {
-    let mut seed = 0x0bad_5eed_u64;
-    let mut noise = |n: usize| -> Vec<f32> {
-        // white, −50 dBFS
-        let a = 10f32.powf(-50.0 / 20.0) * 3f32.sqrt();
-        (0..n)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                ((seed >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * a
-            })
-            .collect()
-    };
+    let mut rng = Rng::new(0x0bad_5eed);
     let c = clip(CLIPS[0]);
     let (a, b) = loud_span(&c, 0.05);
     let lead = (0.3 * SR as f32) as usize;
-    let mut x = noise(lead);
+    let mut x = white_noise(lead, -50.0, &mut rng);
     x.extend(&c[a..b]);
-    x.extend(noise(SR));
+    x.extend(white_noise(SR, -50.0, &mut rng));
     for cfg in [
         SegmenterConfig::default(),
         SegmenterConfig {

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use ser_e2e::{mic_lock, ravdess_clip, RawConn, Rig, TestEnv};
+use ser_e2e::{mic_lock, ravdess_clip, DaemonProcess, RawConn, Rig, TestEnv};
 use serde_json::{json, Value};
 
 fn wait_state(conn: &mut RawConn, want: &str, timeout: Duration) -> Value {
@@ -19,11 +19,9 @@ fn wait_state(conn: &mut RawConn, want: &str, timeout: Duration) -> Value {
     }
 }
 
-#[test]
-fn mic_speech_becomes_events_and_unplugging_is_survived() {
-    let rig = Rig::get();
-    let _lock = mic_lock();
-    let env = TestEnv::new();
+/// Start serd on the rig's mic (no tray, no notifications), subscribe a
+/// connection to `topics` (state among them) and wait until it is listening.
+fn listening_serd(env: &TestEnv, topics: &[&str]) -> (DaemonProcess, RawConn) {
     let mut serd = env.spawn_serd(["--no-tray", "--no-notify"]);
     serd.wait_for_socket(Duration::from_secs(60));
     let mut sub = env.connect();
@@ -31,11 +29,20 @@ fn mic_speech_becomes_events_and_unplugging_is_survived() {
     let r = sub.request(
         1,
         "subscribe",
-        json!({"topics": ["utterance", "state"]}),
+        json!({ "topics": topics }),
         Duration::from_secs(10),
     );
-    assert_eq!(r["type"], "subscribed");
+    assert_eq!(r["type"], "subscribed", "{r}");
     wait_state(&mut sub, "listening", Duration::from_secs(60));
+    (serd, sub)
+}
+
+#[test]
+fn mic_speech_becomes_events_and_unplugging_is_survived() {
+    let rig = Rig::get();
+    let _lock = mic_lock();
+    let env = TestEnv::new();
+    let (mut serd, mut sub) = listening_serd(&env, &["utterance", "state"]);
 
     rig.play_into_mic(&ravdess_clip(1, 5, 2, 1, 1));
     let ev = sub.read_until_type("utterance", Duration::from_secs(60));
@@ -75,17 +82,7 @@ fn pause_closes_the_input_and_resume_reopens_it() {
     let _rig = Rig::get();
     let _lock = mic_lock();
     let env = TestEnv::new();
-    let mut serd = env.spawn_serd(["--no-tray", "--no-notify"]);
-    serd.wait_for_socket(Duration::from_secs(60));
-    let mut sub = env.connect();
-    sub.read_msg(Duration::from_secs(10));
-    sub.request(
-        1,
-        "subscribe",
-        json!({"topics": ["state"]}),
-        Duration::from_secs(10),
-    );
-    wait_state(&mut sub, "listening", Duration::from_secs(60));
+    let (mut serd, mut sub) = listening_serd(&env, &["state"]);
     let mut ctl = env.connect();
     ctl.read_msg(Duration::from_secs(10));
     let r = ctl.request(2, "pause", json!({}), Duration::from_secs(10));
@@ -130,17 +127,7 @@ fn quiet_copy(clip: &std::path::Path, dir: &std::path::Path) -> std::path::PathB
 /// afterwards must then come out as the next utterance: the pipeline was live.
 fn utterances_heard(rig: &Rig, env: &TestEnv, config: &str, wav: &std::path::Path) -> u64 {
     env.write_config(config);
-    let mut serd = env.spawn_serd(["--no-tray", "--no-notify"]);
-    serd.wait_for_socket(Duration::from_secs(60));
-    let mut sub = env.connect();
-    sub.read_msg(Duration::from_secs(10));
-    sub.request(
-        1,
-        "subscribe",
-        json!({"topics": ["utterance", "state"]}),
-        Duration::from_secs(10),
-    );
-    wait_state(&mut sub, "listening", Duration::from_secs(60));
+    let (mut serd, mut sub) = listening_serd(env, &["utterance", "state"]);
     rig.play_into_mic(wav);
     // An utterance is classified about 0.4 s (the hangover) after speech ends.
     std::thread::sleep(Duration::from_millis(1500));
