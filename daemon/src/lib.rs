@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod server;
 pub mod ui;
 pub mod vad;
+pub mod wait;
 
 /// Process exit codes of `serd`.
 pub mod exit_code {

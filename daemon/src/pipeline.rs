@@ -23,6 +23,10 @@ use crate::engine::{Resampler, Segment, Segmenter, SAMPLE_RATE};
 /// Utterances waiting for the classifier before new ones are dropped.
 pub const JOB_QUEUE: usize = 16;
 
+/// How often the pipeline drains the input ring (it holds
+/// [`crate::audio::RING_SECONDS`]); a VAD frame is 30 ms.
+pub const DRAIN_PERIOD: Duration = Duration::from_millis(20);
+
 /// One utterance to classify.
 #[derive(Debug)]
 pub struct Job {
@@ -53,7 +57,7 @@ pub fn run(core: Arc<Core>, rx: Receiver<PipelineMsg>, jobs: Sender<Job>) {
     let mut out16 = Vec::with_capacity(16 * 1024);
     let mut segs = Vec::new();
     loop {
-        let msg = rx.recv_timeout(Duration::from_millis(10));
+        let msg = crate::wait::recv_or_sleep(&rx, DRAIN_PERIOD);
         if let Some(a) = active.as_mut() {
             drain(a, &mut buf, &mut out16, &mut segs, &jobs);
         }

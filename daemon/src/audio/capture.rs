@@ -33,6 +33,8 @@ pub const STALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// First retry delay after a failure; doubles up to [`MAX_BACKOFF`].
 pub const MIN_BACKOFF: Duration = Duration::from_millis(500);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How often the supervisor looks at its commands and the stream's health.
+const SUPERVISE_PERIOD: Duration = Duration::from_millis(100);
 
 /// The devices for the `devices` request; `in_use` is the open device's name.
 pub fn list_devices(in_use: Option<&str>) -> Vec<Device> {
@@ -292,7 +294,7 @@ pub fn run(
     let mut next_try = Instant::now();
     let mut device = device;
     loop {
-        match commands.recv_timeout(Duration::from_millis(100)) {
+        match crate::wait::recv_or_sleep(&commands, SUPERVISE_PERIOD) {
             Ok(AudioCommand::Pause(ack)) => {
                 if stream.take().is_some() {
                     let _ = pipe.send(PipelineMsg::Flush);

@@ -60,15 +60,17 @@ pub fn run(
     };
     open(&mut prod);
     loop {
-        let wait = if paused || done {
-            Duration::from_millis(200)
+        let command = if paused || done {
+            // Nothing to feed: block on the commands, so a resume is answered at once.
+            commands.recv_timeout(Duration::from_millis(200))
         } else {
-            match pace {
+            let wait = match pace {
                 Pace::Realtime => schedule.saturating_duration_since(Instant::now()),
                 Pace::Max => Duration::ZERO,
-            }
+            };
+            crate::wait::recv_or_sleep(&commands, wait)
         };
-        match commands.recv_timeout(wait) {
+        match command {
             Ok(AudioCommand::Pause(ack)) => {
                 if !paused && prod.take().is_some() {
                     let _ = pipe.send(PipelineMsg::Flush);

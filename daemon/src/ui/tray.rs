@@ -285,7 +285,9 @@ pub fn run(
                     }
                 }
             }
-            default(POLL) => {}
+            // Nothing queued: sleep rather than a timed select, which spins
+            // and yields before parking (see `crate::wait`).
+            default => std::thread::sleep(POLL),
         }
         if title_at.elapsed() >= TITLE_REFRESH {
             tray.render_title(&core.ui);
