@@ -83,14 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     rs.add_argument("--threads", type=int, default=2)
 
     ens = sub.add_parser("ensemble", help="score the mean of several CV runs' fold models (a seed ensemble) "
-                                          "under the same protocol")
+                                          "under the same protocol; with one run, that run rescored with its "
+                                          "calibration pooled over all folds")
     ens.add_argument("--features", required=True, type=Path, help="the clean features dir the runs used")
     ens.add_argument("--out", required=True, type=Path, help="output directory (report.json + report.md)")
     ens.add_argument("--eval", action="append", default=[], metavar="NAME=DIR",
                      help="a degraded copy for the robustness columns; repeatable")
     ens.add_argument("--threads", type=int, default=2)
     ens.add_argument("runs", nargs="+", type=Path,
-                     help="`cv` output dirs of the members (same recipe and features, same --val-seed)")
+                     help="`cv` output dirs of the members (same recipe and features, same --val-seed); one or more")
 
     exe = sub.add_parser("export-ensemble", help="one ONNX graph averaging several `final` runs (seeds)")
     exe.add_argument("--out", required=True, type=Path,
@@ -161,9 +162,6 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(a.threads)
     _logging(a.cv if a.cmd == "rescore" else a.out)
-    if a.cmd == "ensemble" and len(a.runs) < 2:
-        print("error: an ensemble needs at least two runs", file=sys.stderr)
-        return 2
     try:
         feats = data_mod.load(a.features)
         extra = [data_mod.load(d) for d in getattr(a, "extra_train", [])]

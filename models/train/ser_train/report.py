@@ -94,6 +94,13 @@ def _val_ua(fold: dict) -> float:
     return next(h["val_ua"] for h in fold["history"] if h["epoch"] == fold["best_epoch"])
 
 
+def _ensemble_title(ens: dict | None) -> str:
+    if not ens:
+        return ""
+    n = len(ens["members"])
+    return f", ensemble of {n} seeds" if n > 1 else ", one run rescored (calibration pooled over folds)"
+
+
 def markdown(rep: dict) -> str:
     r = rep["recipe"]
     ens = rep.get("ensemble")
@@ -101,7 +108,7 @@ def markdown(rep: dict) -> str:
             if "ece_crossfit_mean" in rep else "")
     cp = rep.get("calibration_pooled")
     lines = [
-        f"# Cross-validation report: arch `{r['arch']}`" + (f", ensemble of {len(ens['members'])} seeds" if ens else ""),
+        f"# Cross-validation report: arch `{r['arch']}`" + _ensemble_title(ens),
         "",
         rep["protocol"] + ".",
         "",

@@ -213,6 +213,18 @@ class EnsembleTests(unittest.TestCase):
         self.assertEqual(len(accs), 1, "one segment per file here: a temperature cannot change the winning class")
         self.assertTrue(all(0.0 <= v["ece"] <= 1.0 for v in pooled.values()))
 
+        # one run through the command line: that run rescored, with pooled calibration
+        from ser_train.__main__ import main
+
+        self.assertEqual(main(["ensemble", "--features", str(d / "feats"), "--threads", "1",
+                               "--out", str(d / "one"), str(runs[0])]), 0)
+        one = json.loads((d / "one" / "report.json").read_text())
+        self.assertEqual(one["ensemble"]["seeds"], [3])
+        self.assertAlmostEqual(one["ua_mean"], json.loads((runs[0] / "report.json").read_text())["ua_mean"],
+                               msg="one member: the run's own per-file predictions")
+        self.assertIn("calibration_pooled", one)
+        self.assertIn("one run rescored", (d / "one" / "report.md").read_text())
+
         # members with other validation actors are refused
         import shutil
 
