@@ -80,6 +80,11 @@ fn display_available() -> bool {
 }
 
 fn run(cli: Cli, config: Config, config_path: PathBuf) -> anyhow::Result<()> {
+    // Before anything a client can see (the socket): a SIGTERM/SIGINT/SIGHUP
+    // sent as soon as the socket exists must reach our handlers, not the
+    // default action (which kills, skipping the orderly stop). Signals that
+    // arrive before the thread below starts wait in signal-hook's queue.
+    let signals = install_signal_handlers()?;
     let socket = ser_ctl::paths::socket_path();
     let dir = socket
         .parent()
@@ -150,7 +155,7 @@ fn run(cli: Cli, config: Config, config_path: PathBuf) -> anyhow::Result<()> {
             })?
         }
     };
-    spawn_signals(core.clone(), stop_tx.clone())?;
+    spawn_signals(signals, core.clone(), stop_tx.clone())?;
     spawn("mood-tick", {
         let core = core.clone();
         move || {
@@ -252,13 +257,18 @@ fn spawn<F: FnOnce() + Send + 'static>(
         .with_context(|| format!("cannot start the {name} thread"))
 }
 
+fn install_signal_handlers() -> anyhow::Result<signal_hook::iterator::Signals> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .context("cannot install signal handlers")
+}
+
 fn spawn_signals(
+    mut signals: signal_hook::iterator::Signals,
     core: Arc<Core>,
     stop: crossbeam_channel::Sender<StopReason>,
 ) -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
-        .context("cannot install signal handlers")?;
+    use signal_hook::consts::{SIGHUP, SIGINT};
     spawn("signals", move || {
         for sig in signals.forever() {
             match sig {

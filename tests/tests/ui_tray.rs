@@ -309,7 +309,7 @@ fn tray_icon_follows_the_mood_and_its_menu_acts() {
     let (a, b) = two_distinct_clips(&env);
     eprintln!("clip A: {a:?}\nclip B: {b:?}");
     env.write_config(&config(0.9, 0, false));
-    let wav = a_then_b(env.root(), &a, &b, 10.0);
+    let wav = a_then_b(env.root(), &a, &b, 15.0);
     let input = format!("file:{}", wav.display());
     let mut serd = env.spawn_serd(["--input", &input, "--no-notify"]);
     serd.wait_for_socket(Duration::from_secs(30));
@@ -349,6 +349,14 @@ fn tray_icon_follows_the_mood_and_its_menu_acts() {
             },
         );
         assert!(label.ends_with(" ago)") && label.contains('%'), "{label}");
+        // the menu first (quick), then the slower screen checks, all before
+        // the next clip starts (the clips are 15 s apart)
+        let items = menu(&rig, &bus);
+        assert!(
+            items[0].1.starts_with(&format!("Mood: {want}")),
+            "{items:?}"
+        );
+        assert_eq!(items[0].2["enabled"]["data"], false, "{items:?}");
         // the PNG the host reads is the embedded artwork, pixel for pixel
         let icon_file = prop(&rig, &bus, "IconName");
         assert!(
@@ -357,12 +365,6 @@ fn tray_icon_follows_the_mood_and_its_menu_acts() {
             clip.emotion
         );
         wait_icon(&rig, dir, &clip.emotion);
-        let items = menu(&rig, &bus);
-        assert!(
-            items[0].1.starts_with(&format!("Mood: {want}")),
-            "{items:?}"
-        );
-        assert_eq!(items[0].2["enabled"]["data"], false, "{items:?}");
     }
 
     // the recent results, newest first, disabled
