@@ -61,8 +61,9 @@ pub fn run(
     open(&mut prod);
     loop {
         let command = if paused || done {
-            // Nothing to feed: block on the commands, so a resume is answered at once.
-            commands.recv_timeout(Duration::from_millis(200))
+            // Nothing to feed and nothing timed: block on the commands (no
+            // wake-ups while idle), so a resume is answered at once.
+            commands.recv().map_err(|_| RecvTimeoutError::Disconnected)
         } else {
             let wait = match pace {
                 Pace::Realtime => schedule.saturating_duration_since(Instant::now()),

@@ -101,6 +101,14 @@ def _ensemble_title(ens: dict | None) -> str:
     return f", ensemble of {n} seeds" if n > 1 else ", one run rescored (calibration pooled over folds)"
 
 
+def _ensemble_recipe(ens: dict | None) -> str:
+    """The table's recipe suffix; the twin of `_ensemble_title`."""
+    if not ens:
+        return ""
+    n = len(ens["members"])
+    return f", {n} seeds averaged" if n > 1 else ", one run rescored"
+
+
 def markdown(rep: dict) -> str:
     r = rep["recipe"]
     ens = rep.get("ensemble")
@@ -194,7 +202,7 @@ def table(paths: list[Path]) -> str:
             p.name if p.is_dir() else p.parent.name,
             f"`{rep['recipe']['arch']}` {rep['recipe']['max_epochs']} ep, {rep['feature_config']['kind']}"
             + (" CMVN" if rep["feature_config"].get("cmvn") else "")
-            + (f", {len(rep['ensemble']['members'])} seeds averaged" if rep.get("ensemble") else ""),
+            + _ensemble_recipe(rep.get("ensemble")),
             str(len(rep.get("extra_train", []))),
             f"**{pct(rep['ua_mean'])}** ± {rep['ua_std'] * 100:.1f}",
             f"{pct(rep['wa_mean'])}",

@@ -224,6 +224,7 @@ class EnsembleTests(unittest.TestCase):
                                msg="one member: the run's own per-file predictions")
         self.assertIn("calibration_pooled", one)
         self.assertIn("one run rescored", (d / "one" / "report.md").read_text())
+        self.assertIn("one run rescored", report_table([d / "one"]))
 
         # members with other validation actors are refused
         import shutil
