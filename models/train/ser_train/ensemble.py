@@ -131,6 +131,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[
         rep["temperature_held_out"] = fit_temperature(torch.log(probs.clamp_min(1e-12)), _labels(items))
         rep["calibration_pooled"] = pooled_calibration(results, held_out)
     rep["ensemble"] = {"members": [str(d) for d in cv_dirs], "seeds": [r["recipe"]["seed"] for r in reps],
+                       "recipes": [r["recipe"] for r in reps],
                        "member_ua_mean": [r["ua_mean"] for r in reps]}
     for key in ("extra_train",):
         if key in first:

@@ -94,19 +94,46 @@ def _val_ua(fold: dict) -> float:
     return next(h["val_ua"] for h in fold["history"] if h["epoch"] == fold["best_epoch"])
 
 
+def _n_recipes(ens: dict) -> int:
+    """How many different recipes (seed aside) an ensemble's members ran
+    (reports from before members' recipes were recorded: 1)."""
+    recipes = {json.dumps({**r, "seed": None}, sort_keys=True) for r in ens.get("recipes", [])}
+    return max(len(recipes), 1)
+
+
+def _ensemble_members(ens: dict) -> str:
+    n, k = len(ens["members"]), _n_recipes(ens)
+    return f"{n} seeds" if k == 1 else f"{n} runs of {k} recipes"
+
+
 def _ensemble_title(ens: dict | None) -> str:
     if not ens:
         return ""
-    n = len(ens["members"])
-    return f", ensemble of {n} seeds" if n > 1 else ", one run rescored (calibration pooled over folds)"
+    if len(ens["members"]) == 1:
+        return ", one run rescored (calibration pooled over folds)"
+    return f", ensemble of {_ensemble_members(ens)}"
 
 
 def _ensemble_recipe(ens: dict | None) -> str:
     """The table's recipe suffix; the twin of `_ensemble_title`."""
     if not ens:
         return ""
-    n = len(ens["members"])
-    return f", {n} seeds averaged" if n > 1 else ", one run rescored"
+    if len(ens["members"]) == 1:
+        return ", one run rescored"
+    return f", {_ensemble_members(ens)} averaged"
+
+
+def _member_recipes(ens: dict) -> str:
+    """The members' recipes where they differ (arch and epoch limit of each)."""
+    if _n_recipes(ens) == 1:
+        return ""
+    return "; recipes " + ", ".join(f"{r['arch']}/{r['max_epochs']} ep" for r in ens["recipes"])
+
+
+def _archs(rep: dict) -> str:
+    """The net(s) of a report: its recipe's, or every member's in order of first use."""
+    archs = [r["arch"] for r in rep.get("ensemble", {}).get("recipes", [])] or [rep["recipe"]["arch"]]
+    return " + ".join(f"`{a}`" for a in dict.fromkeys(archs))
 
 
 def markdown(rep: dict) -> str:
@@ -116,12 +143,12 @@ def markdown(rep: dict) -> str:
             if "ece_crossfit_mean" in rep else "")
     cp = rep.get("calibration_pooled")
     lines = [
-        f"# Cross-validation report: arch `{r['arch']}`" + _ensemble_title(ens),
+        f"# Cross-validation report: arch {_archs(rep)}" + _ensemble_title(ens),
         "",
         rep["protocol"] + ".",
         "",
         *([f"- Ensemble: the mean probability of the fold models of {', '.join(f'`{m}`' for m in ens['members'])} "
-           f"(seeds {ens['seeds']}; their own UA {', '.join(f'{u * 100:.1f}%' for u in ens['member_ua_mean'])}), "
+           f"(seeds {ens['seeds']}{_member_recipes(ens)}; their own UA {', '.join(f'{u * 100:.1f}%' for u in ens['member_ua_mean'])}), "
            "one temperature fitted on the validation actors; best epoch = median of the members'"] if ens else []),
         f"- Folds done: {rep['folds_done']}",
         f"- **UA (mean over folds): {rep['ua_mean'] * 100:.1f}%** (sd {rep['ua_std'] * 100:.1f})",
@@ -147,7 +174,8 @@ def markdown(rep: dict) -> str:
         f"- Parameters: {rep['n_parameters']} ({rep['model_size_bytes_fp32'] / 1024:.0f} KiB fp32)",
         f"- Training time (all folds, CPU): {rep['train_time_s_total'] / 60:.1f} min",
         f"- Features: `{json.dumps(rep['feature_config'], separators=(',', ':'))}`",
-        f"- Recipe: `{json.dumps(r, separators=(',', ':'))}`",
+        f"- Recipe{' of the first member' if ens and _n_recipes(ens) > 1 else ''}: "
+        f"`{json.dumps(r, separators=(',', ':'))}`",
         "",
         "| fold | test actors | validation actors | UA | WA | best epoch | temperature | train time |",
         "|---|---|---|---|---|---|---|---|",

@@ -226,6 +226,15 @@ class EnsembleTests(unittest.TestCase):
         self.assertIn("one run rescored", (d / "one" / "report.md").read_text())
         self.assertIn("one run rescored", report_table([d / "one"]))
 
+        # members of two recipes (here: another epoch limit) are scored together and named so
+        train.run_cv(feats, train.Recipe(max_epochs=3, patience=3, seed=5, val_seed=0), d / "cv5", fold_ids=[5, 6])
+        mixed = ensemble.evaluate_cv(feats, [runs[0], d / "cv5"], d / "mixed", {})
+        self.assertEqual([r["max_epochs"] for r in mixed["ensemble"]["recipes"]], [4, 3])
+        md = (d / "mixed" / "report.md").read_text()
+        self.assertIn("ensemble of 2 runs of 2 recipes", md)
+        self.assertIn("Recipe of the first member", md)
+        self.assertIn("2 runs of 2 recipes averaged", report_table([d / "mixed"]))
+
         # members with other validation actors are refused
         import shutil
 
