@@ -58,7 +58,8 @@ const CHUNK: usize = 1024;
 
 /// Streaming downmix + resample of interleaved audio to 16 kHz mono.
 ///
-/// Non-finite input samples become 0 and the mono signal is clamped to [-1, 1].
+/// Non-finite input samples become 0; the mono input and the 16 kHz output are
+/// clamped to [-1, 1] (the filter's ringing could otherwise overshoot full scale).
 /// Push chunks of any size (even a partial frame), collect the output, and
 /// call [`flush`](Self::flush) at the end of the stream to get the tail. The
 /// output is aligned with the input (the filter delay is removed) and, after
@@ -240,7 +241,9 @@ impl Resampler {
         let got = &s.out[0][..produced];
         let skip = s.skip.min(got.len());
         s.skip -= skip;
-        out.extend_from_slice(&got[skip..]);
+        // The sinc filter rings past a full-scale edge (Gibbs overshoot, up to
+        // about 27 % at 8 kHz in): the output is held in [-1, 1] like the input.
+        out.extend(got[skip..].iter().map(|v| v.clamp(-1.0, 1.0)));
     }
 }
 
