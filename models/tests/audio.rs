@@ -368,13 +368,23 @@ fn resampled_full_scale_audio_stays_within_full_scale() {
     // clamping its output overshoots 1.0 by several per cent.
     for rate in [8_000, 22_050, 44_100, 48_000] {
         let x: Vec<f32> = (0..rate)
-            .map(|i| if (i / (rate / 200)) % 2 == 0 { 1.0 } else { -1.0 })
+            .map(|i| {
+                if (i / (rate / 200)) % 2 == 0 {
+                    1.0
+                } else {
+                    -1.0
+                }
+            })
             .collect();
         let y = to_mono_16k(&x, rate, 1).unwrap();
         let peak = y.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(peak <= 1.0, "{rate} Hz: peak {peak}");
         // still a loud square wave, not silence
-        assert!(rms(&y[1000..15_000]) > 0.9, "{rate} Hz: rms {}", rms(&y[1000..15_000]));
+        assert!(
+            rms(&y[1000..15_000]) > 0.9,
+            "{rate} Hz: rms {}",
+            rms(&y[1000..15_000])
+        );
     }
 }
 

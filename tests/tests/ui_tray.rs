@@ -3,7 +3,8 @@
 //! D-Bus, the icon's pixels on a screenshot of the virtual screen (matched
 //! against the committed artwork), and the menu driven over D-Bus
 //! (`com.canonical.dbusmenu`) with its effect read back from `serctl status`.
-//! Also: without a usable display the daemon runs and reports `tray: false`.
+//! Also: an XEmbed-only tray (`trayer`) shows the icon and `tray: true`;
+//! without a usable display the daemon runs and reports `tray: false`.
 
 mod ui_common;
 
@@ -17,9 +18,23 @@ use ui_common::*;
 
 const ITEM_PATH: &str = "/org/ayatana/NotificationItem/tray_icon_tray_app_ser";
 const MENU_PATH: &str = "/org/ayatana/NotificationItem/tray_icon_tray_app_ser/Menu";
-/// The rig's tray bar: `gtk-sni-tray-standalone --bottom --size 40 --color '#303030'`.
-const BAR_HEIGHT: u32 = 40;
-const BAR_COLOUR: &str = "#303030";
+/// Where a tray host draws its icons: a strip along one edge of the screen,
+/// icons from the left.
+struct Bar {
+    /// ImageMagick gravity of the strip.
+    gravity: &'static str,
+    height: u32,
+}
+/// The rig's SNI bar: `gtk-sni-tray-standalone --bottom --size 40 --color '#303030'`.
+const SNI_BAR: Bar = Bar {
+    gravity: "SouthWest",
+    height: 40,
+};
+/// The rig's XEmbed tray: `trayer --edge top --align left --height 48`.
+const XEMBED_BAR: Bar = Bar {
+    gravity: "NorthWest",
+    height: 48,
+};
 const ICONS: [&str; 11] = [
     "neutral",
     "calm",
@@ -154,8 +169,9 @@ fn click(rig: &Rig, bus: &str, label_prefix: &str) {
 
 /// Which committed icon the tray bar shows at its left end: the screenshot's
 /// icon area is compared (RMSE) with every artwork PNG scaled to the same box
-/// over the bar's colour. `None` while nothing is drawn.
-fn icon_on_screen(rig: &Rig, dir: &Path) -> Option<(String, f64)> {
+/// over the bar's colour (read off the bar, right of the icons). `None` while
+/// nothing is drawn.
+fn icon_on_screen(rig: &Rig, dir: &Path, bar: &Bar) -> Option<(String, f64)> {
     let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
     rig.run("import", &["-window", "root", &p("shot.png")]);
     rig.run(
@@ -163,13 +179,18 @@ fn icon_on_screen(rig: &Rig, dir: &Path) -> Option<(String, f64)> {
         &[
             &p("shot.png"),
             "-gravity",
-            "SouthWest",
+            bar.gravity,
             "-crop",
-            &format!("120x{BAR_HEIGHT}+0+0"),
+            &format!("120x{}+0+0", bar.height),
             "+repage",
             &p("bar.png"),
         ],
     );
+    let bar_colour = rig.run(
+        "convert",
+        &[&p("bar.png"), "-format", "#%[hex:p{119,1}]", "info:"],
+    );
+    let bar_colour = bar_colour.trim();
     // bounding box of whatever is not the bar's background
     let bbox = rig.run(
         "convert",
@@ -201,7 +222,7 @@ fn icon_on_screen(rig: &Rig, dir: &Path) -> Option<(String, f64)> {
                 // stretched to its box
                 "-size",
                 "32x32",
-                &format!("xc:{BAR_COLOUR}"),
+                &format!("xc:{bar_colour}"),
                 &artwork(name).to_string_lossy(),
                 "-composite",
                 "-fuzz",
@@ -232,14 +253,14 @@ fn icon_on_screen(rig: &Rig, dir: &Path) -> Option<(String, f64)> {
 }
 
 /// Waits until the screen shows `name` as the best match, clearly.
-fn wait_icon(rig: &Rig, dir: &Path, name: &str) {
+fn wait_icon(rig: &Rig, dir: &Path, bar: &Bar, name: &str) {
     let mut last = None;
     let seen = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         wait_for(
             Duration::from_secs(30),
             &format!("the {name} icon on screen"),
             || {
-                last = icon_on_screen(rig, dir);
+                last = icon_on_screen(rig, dir, bar);
                 last.as_ref()
                     .filter(|(n, s)| n == name && *s < 0.15)
                     .map(|_| ())
@@ -336,7 +357,7 @@ fn tray_icon_follows_the_mood_and_its_menu_acts() {
             .contains("no speech heard yet")
             .then_some(())
     });
-    wait_icon(&rig, dir, "idle");
+    wait_icon(&rig, dir, &SNI_BAR, "idle");
 
     for clip in [&a, &b] {
         let want = format!("{} {}, ", emoji(&clip.emotion), title(&clip.emotion));
@@ -364,7 +385,7 @@ fn tray_icon_follows_the_mood_and_its_menu_acts() {
             "{icon_file} is not the {} artwork",
             clip.emotion
         );
-        wait_icon(&rig, dir, &clip.emotion);
+        wait_icon(&rig, dir, &SNI_BAR, &clip.emotion);
     }
 
     // the recent results, newest first, disabled
@@ -382,7 +403,7 @@ fn tray_icon_follows_the_mood_and_its_menu_acts() {
     wait_for(Duration::from_secs(10), "state paused", || {
         (status(&env)["state"] == "paused").then_some(())
     });
-    wait_icon(&rig, dir, "paused");
+    wait_icon(&rig, dir, &SNI_BAR, "paused");
     assert!(prop(&rig, &bus, "XAyatanaLabel").contains("paused"));
     click(&rig, &bus, "Resume listening");
     wait_for(Duration::from_secs(10), "state listening", || {
@@ -427,6 +448,65 @@ fn tray_icon_follows_the_mood_and_its_menu_acts() {
     wait_for(Duration::from_secs(10), "the item to unregister", || {
         our_item(&rig, serd.pid()).0.is_none().then_some(())
     });
+}
+
+/// Puts the rig's usual tray host back when dropped (also when a test fails).
+struct SniAgain<'a>(&'a Rig);
+
+impl Drop for SniAgain<'_> {
+    fn drop(&mut self) {
+        self.0.set_tray_host(TrayHost::Sni);
+    }
+}
+
+#[test]
+fn an_xembed_tray_shows_the_icon_and_status_says_so() {
+    // No StatusNotifierWatcher, only an XEmbed system tray (trayer, as i3bar or
+    // an older panel would be): libayatana falls back to an XEmbed icon, and
+    // serd must see that tray, lose it and find it again like an SNI host.
+    let rig = Rig::get();
+    let _lock = mic_lock();
+    rig.set_tray_host(TrayHost::Xembed);
+    let _sni_again = SniAgain(&rig);
+    let env = TestEnv::new();
+    let clip = ser_e2e::ravdess_clip(1, 5, 2, 1, 1);
+    let input = format!("file:{}", clip.display());
+    let mut serd = env.spawn_serd(["--input", &input, "--pace", "max", "--no-notify"]);
+    serd.wait_for_socket(Duration::from_secs(30));
+    let shots = tempfile::tempdir().unwrap();
+    let dir = shots.path();
+
+    wait_for(Duration::from_secs(20), "status to say tray: true", || {
+        (status(&env)["tray"] == true).then_some(())
+    });
+    let (ok, out, err) = env.run_serctl(["pause"]);
+    assert!(ok, "{out}{err}");
+    wait_icon(&rig, dir, &XEMBED_BAR, "paused");
+    let (ok, out, err) = env.run_serctl(["status"]);
+    assert!(
+        ok && out.contains("tray:") && out.contains(" on"),
+        "{out}{err}"
+    );
+
+    // the tray goes away: status follows; it comes back: the icon is embedded again
+    rig.set_tray_host(TrayHost::None);
+    wait_for(Duration::from_secs(20), "status to say tray: false", || {
+        (status(&env)["tray"] == false).then_some(())
+    });
+    rig.set_tray_host(TrayHost::Xembed);
+    wait_for(
+        Duration::from_secs(20),
+        "status to say tray: true again",
+        || (status(&env)["tray"] == true).then_some(()),
+    );
+    wait_icon(&rig, dir, &XEMBED_BAR, "paused");
+    let logs = serd.logs();
+    assert_eq!(
+        logs.matches("XEmbed system tray found").count(),
+        2,
+        "{logs}"
+    );
+    assert!(serd.try_wait().is_none(), "serd exited:\n{logs}");
 }
 
 fn headless_status(mut env: TestEnv, display: Option<&str>) -> (Value, String, String) {

@@ -19,6 +19,7 @@ pub mod quiet;
 pub mod state;
 pub mod text;
 pub mod tray;
+pub mod xembed;
 
 pub use policy::NotifyPolicy;
 pub use quiet::{QuietHours, QuietHoursError};

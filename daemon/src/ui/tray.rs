@@ -21,6 +21,8 @@ use super::{text, UiAction, UiUpdate};
 const SNI_WATCHER: &str = "org.kde.StatusNotifierWatcher";
 /// How often the title is redrawn so its "12 s ago" stays true.
 const TITLE_REFRESH: Duration = Duration::from_secs(5);
+/// How often the X server is asked whether an XEmbed tray runs.
+const XEMBED_POLL: Duration = Duration::from_secs(2);
 /// How long the loop sleeps between GTK pumps when nothing arrives.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -219,6 +221,53 @@ fn open_history(path: &Path) {
     }
 }
 
+/// Which host shows the icon, as far as serd can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Host {
+    /// A StatusNotifierWatcher is on the session bus (libayatana uses it).
+    Sni,
+    /// No watcher, but an XEmbed system tray owns `_NET_SYSTEM_TRAY_S<n>`
+    /// (libayatana falls back to an XEmbed icon there).
+    Xembed,
+    /// Neither: the icon shows when one starts.
+    None,
+}
+
+/// What the bus watch and the X probe said last, and what was reported.
+#[derive(Debug, Default)]
+struct Hosts {
+    /// `None` until the bus watch first answers.
+    sni: Option<bool>,
+    xembed: bool,
+    shown: Option<Host>,
+}
+
+impl Hosts {
+    /// The host now, when it differs from the one last returned (`None` also
+    /// while the bus watch has not answered yet).
+    fn changed(&mut self) -> Option<Host> {
+        let host = match (self.sni?, self.xembed) {
+            (true, _) => Host::Sni,
+            (false, true) => Host::Xembed,
+            (false, false) => Host::None,
+        };
+        (self.shown != Some(host)).then(|| {
+            self.shown = Some(host);
+            host
+        })
+    }
+}
+
+/// An XEmbed probe when GTK draws on X11 (on Wayland there is no XEmbed).
+fn xembed_probe() -> Option<super::xembed::XembedProbe> {
+    use gtk::glib::prelude::ObjectExt;
+    let display = gtk::gdk::Display::default()?;
+    if display.type_().name() != "GdkX11Display" {
+        return None;
+    }
+    super::xembed::XembedProbe::connect()
+}
+
 /// Runs the tray until [`UiUpdate::Shutdown`] (or the update channel closes).
 pub fn run(
     mut tray: Tray,
@@ -239,9 +288,14 @@ pub fn run(
             let _ = host_tx.send(false);
         },
     );
+    let probe = xembed_probe();
     let menu_rx = MenuEvent::receiver();
-    let mut host: Option<bool> = None;
+    let mut hosts = Hosts {
+        xembed: probe.as_ref().is_some_and(|p| p.tray_present()),
+        ..Hosts::default()
+    };
     let mut title_at = Instant::now();
+    let mut probed_at = Instant::now();
     loop {
         while gtk::events_pending() {
             gtk::main_iteration_do(false);
@@ -271,27 +325,70 @@ pub fn run(
             }
             recv(host_rx) -> up => {
                 if let Ok(up) = up {
-                    if host != Some(up) {
-                        if up {
-                            tracing::info!("tray host found ({SNI_WATCHER})");
-                        } else if host.is_none() {
-                            tracing::info!("no tray host ({SNI_WATCHER} not on the session bus); \
-                                            the icon shows when one starts");
-                        } else {
-                            tracing::info!("the tray host went away");
-                        }
-                        host = Some(up);
-                        let _ = actions.send(UiAction::TrayActive(up));
-                    }
+                    hosts.sni = Some(up);
                 }
             }
             // Nothing queued: sleep rather than a timed select, which spins
             // and yields before parking (see `crate::wait`).
             default => std::thread::sleep(POLL),
         }
+        if let Some(probe) = probe
+            .as_ref()
+            .filter(|_| probed_at.elapsed() >= XEMBED_POLL)
+        {
+            hosts.xembed = probe.tray_present();
+            probed_at = Instant::now();
+        }
+        if let Some(host) = hosts.changed() {
+            match host {
+                Host::Sni => tracing::info!("tray host found ({SNI_WATCHER})"),
+                Host::Xembed => tracing::info!(
+                    "XEmbed system tray found (no {SNI_WATCHER}); the icon shows there"
+                ),
+                Host::None => tracing::info!(
+                    "no tray host (no {SNI_WATCHER} on the session bus, no XEmbed tray); \
+                     the icon shows when one starts"
+                ),
+            }
+            let _ = actions.send(UiAction::TrayActive(host != Host::None));
+        }
         if title_at.elapsed() >= TITLE_REFRESH {
             tray.render_title(&core.ui);
             title_at = Instant::now();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_is_reported_before_the_bus_watch_answers() {
+        let mut hosts = Hosts {
+            xembed: true,
+            ..Hosts::default()
+        };
+        assert_eq!(hosts.changed(), None);
+        hosts.sni = Some(false);
+        assert_eq!(hosts.changed(), Some(Host::Xembed));
+    }
+
+    #[test]
+    fn a_watcher_wins_over_xembed_and_each_change_is_reported_once() {
+        let mut hosts = Hosts {
+            sni: Some(false),
+            ..Hosts::default()
+        };
+        assert_eq!(hosts.changed(), Some(Host::None));
+        assert_eq!(hosts.changed(), None);
+        hosts.xembed = true;
+        assert_eq!(hosts.changed(), Some(Host::Xembed));
+        hosts.sni = Some(true);
+        assert_eq!(hosts.changed(), Some(Host::Sni));
+        hosts.xembed = false;
+        assert_eq!(hosts.changed(), None, "still shown through the watcher");
+        hosts.sni = Some(false);
+        assert_eq!(hosts.changed(), Some(Host::None));
     }
 }
