@@ -101,7 +101,7 @@ fn run(cli: Cli, config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let input = match &cli.input {
         Some(p) => Some((
             p.clone(),
-            Engine::decode(p)
+            Engine::open_input(p)
                 .with_context(|| format!("cannot use --input file:{}", p.display()))?,
         )),
         None => None,
@@ -142,10 +142,10 @@ fn run(cli: Cli, config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         move || crate::pipeline::run(core, pipe_rx, jobs_tx)
     })?;
     let audio = match input {
-        Some((path, decoded)) => {
+        Some((path, reader)) => {
             let (core, pace, exit_after) = (core.clone(), cli.pace, cli.exit_after_input);
             spawn("file-input", move || {
-                crate::audio::file::run(core, path, decoded, pace, exit_after, audio_rx, pipe_tx)
+                crate::audio::file::run(core, path, reader, pace, exit_after, audio_rx, pipe_tx)
             })?
         }
         None => {

@@ -34,11 +34,15 @@ impl Engine {
     }
 }
 pub const SAMPLE_RATE: u32 = 16_000;
-/// Audio ready for the input ring: `channels`-interleaved f32 at `sample_rate`.
-pub struct Decoded {
-    pub samples: Vec<f32>,
-    pub sample_rate: u32,
-    pub channels: u16,
+/// An input file decoded as it is read, as [`SAMPLE_RATE`] mono
+/// (`ser_models::AudioReader`): a long recording never sits in memory whole.
+pub struct InputFile(ser_models::AudioReader);
+impl InputFile {
+    /// Appends up to `max` samples to `out`; 0 at the end of the file. The
+    /// error names the file and the problem (the file then counts as ended).
+    pub fn read(&mut self, out: &mut Vec<f32>, max: usize) -> Result<usize, String> {
+        self.0.read(out, max).map_err(|e| e.to_string())
+    }
 }
 pub struct Segment {
     pub start_sample: u64,
@@ -95,13 +99,10 @@ impl Engine {
         let classifier = Classifier::from_path(p).context("cannot load the model")?;
         Ok(Engine { classifier })
     }
-    /// Decodes a file (any format `ser_models` reads) to 16 kHz mono.
-    pub fn decode(p: &Path) -> anyhow::Result<Decoded> {
-        let d = ser_models::decode_file(p)?;
-        Ok(Decoded {
-            samples: d.samples,
-            sample_rate: SAMPLE_RATE,
-            channels: 1,
-        })
+    /// Opens a file (any format `ser_models` reads) for decoding to 16 kHz
+    /// mono as it is read; a file that is missing, not audio, or in which
+    /// nothing decodes fails here, with an error naming it.
+    pub fn open_input(p: &Path) -> anyhow::Result<InputFile> {
+        Ok(InputFile(ser_models::AudioReader::open(p)?))
     }
 }

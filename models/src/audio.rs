@@ -1,8 +1,9 @@
 //! Decoding audio files and bringing any audio to 16 kHz mono.
 //!
 //! There is one resampling code path, [`Resampler`]: a streaming downmixer
-//! (mean of the channels) followed by a rubato sinc resampler. [`decode_file`]
-//! feeds it the decoded packets; the daemon's pipeline thread feeds it the
+//! (mean of the channels) followed by a rubato sinc resampler. [`AudioReader`]
+//! (and [`decode_file`], which reads one to the end) feeds it the decoded
+//! packets; the daemon's pipeline thread feeds it the
 //! microphone chunks. Samples are never dropped or repeated to change rate.
 //!
 //! Decoding uses symphonia: WAV (PCM 8/16/24/32-bit integer, 32/64-bit float,
@@ -16,16 +17,16 @@
 use std::fs;
 use std::io::ErrorKind;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rubato::{
     calculate_cutoff, Resampler as _, SincFixedIn, SincInterpolationParameters,
     SincInterpolationType, WindowFunction,
 };
 use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymError;
-use symphonia::core::formats::FormatOptions;
+use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
@@ -312,175 +313,315 @@ fn special_kind(_ft: &fs::FileType) -> &'static str {
     "special file"
 }
 
-/// Decode an audio file to 16 kHz mono.
+/// Decode an audio file to 16 kHz mono (an [`AudioReader`] read to its end).
 ///
 /// Errors name the file: [`Error::NotFound`], [`Error::NotAFile`] (directory,
 /// FIFO, device, socket: refused before opening), [`Error::EmptyFile`],
 /// [`Error::UnsupportedFormat`], [`Error::NoAudioTrack`], [`Error::Corrupt`],
 /// [`Error::Io`]. A valid file with no samples gives empty `samples`.
 pub fn decode_file(path: impl AsRef<Path>) -> Result<DecodedAudio> {
-    let path = path.as_ref();
-    check_regular_file(path)?;
-    let file = fs::File::open(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    // symphonia has had panics on malformed input; bad input must not panic us.
-    match catch_unwind(AssertUnwindSafe(|| decode_stream(path, file))) {
-        Ok(r) => r,
-        Err(_) => Err(Error::Corrupt {
-            path: path.to_path_buf(),
-            reason: "the decoder failed on malformed data".into(),
-        }),
+    let mut reader = AudioReader::open(path)?;
+    let mut samples = Vec::new();
+    while reader.read(&mut samples, usize::MAX)? > 0 {}
+    Ok(DecodedAudio {
+        samples,
+        source_rate: reader.source_rate(),
+        source_channels: reader.source_channels(),
+        duration_s: reader.duration_s(),
+    })
+}
+
+/// An audio file decoded as it is read: 16 kHz mono samples a packet at a
+/// time, so a long recording never sits in memory whole (`serd --input
+/// file:` streams through it). [`decode_file`] is this, read to the end.
+///
+/// [`open`](Self::open) decodes up to the first audio frame, so a file in
+/// which nothing decodes fails there; errors later in the file (an I/O error,
+/// a decoder panic on malformed data) come from [`read`](Self::read), after
+/// which the reader is at its end. Packets that fail to decode are skipped.
+pub struct AudioReader {
+    path: PathBuf,
+    format: Box<dyn FormatReader>,
+    decoder: Box<dyn Decoder>,
+    track_id: u32,
+    /// The track's own rate and channel count (from its header until the
+    /// first packet says otherwise).
+    rate: Option<u32>,
+    channels: Option<u16>,
+    resampler: Option<Resampler>,
+    sample_buf: Option<SampleBuffer<f32>>,
+    /// Source frames decoded so far.
+    source_frames: u64,
+    decode_errors: usize,
+    last_error: String,
+    /// 16 kHz output not handed out yet, from `taken` on.
+    pending: Vec<f32>,
+    taken: usize,
+    finished: bool,
+}
+
+impl std::fmt::Debug for AudioReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AudioReader")
+            .field("path", &self.path)
+            .field("source_rate", &self.rate)
+            .field("source_channels", &self.channels)
+            .field("source_frames", &self.source_frames)
+            .finish_non_exhaustive()
     }
 }
 
-fn decode_stream(path: &Path, file: fs::File) -> Result<DecodedAudio> {
-    let p = || path.to_path_buf();
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-        hint.with_extension(ext);
-    }
-    let probed = symphonia::default::get_probe()
-        .format(
-            &hint,
-            mss,
-            &FormatOptions::default(),
-            &MetadataOptions::default(),
-        )
-        .map_err(|e| match e {
-            SymError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => Error::Corrupt {
-                path: p(),
-                reason: "the file ends inside its header".into(),
-            },
-            SymError::IoError(io) => Error::Io {
-                path: p(),
-                source: io,
-            },
-            SymError::DecodeError(m) => Error::Corrupt {
-                path: p(),
-                reason: m.to_string(),
-            },
-            other => Error::UnsupportedFormat {
-                path: p(),
-                reason: other.to_string(),
-            },
-        })?;
-    let mut format = probed.format;
-    let track = format
-        .tracks()
-        .iter()
-        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
-        .ok_or_else(|| Error::NoAudioTrack { path: p() })?;
-    let track_id = track.id;
-    let mut decoder = symphonia::default::get_codecs()
-        .make(&track.codec_params, &DecoderOptions::default())
-        .map_err(|e| Error::UnsupportedFormat {
-            path: p(),
-            reason: e.to_string(),
-        })?;
-    let mut rate = track.codec_params.sample_rate;
-    let mut channels = track.codec_params.channels.map(|c| c.count() as u16);
+/// Runs a decoder step, turning a panic in symphonia (it has had some on
+/// malformed input) into [`Error::Corrupt`]: bad input must not panic us.
+fn no_panic<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: "the decoder failed on malformed data".into(),
+        })
+    })
+}
 
-    let mut resampler: Option<Resampler> = None;
-    let mut samples = Vec::new();
-    let mut source_frames: u64 = 0;
-    let mut sample_buf: Option<SampleBuffer<f32>> = None;
-    let mut decode_errors = 0usize;
-    let mut last_error = String::new();
-    loop {
-        let packet = match format.next_packet() {
-            Ok(p) => p,
-            Err(SymError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => break,
-            Err(SymError::ResetRequired) => break,
-            Err(SymError::DecodeError(m)) => {
-                decode_errors += 1;
-                last_error = m.to_string();
+impl AudioReader {
+    /// Opens `path` and decodes up to its first audio frame; errors as
+    /// [`decode_file`]'s.
+    pub fn open(path: impl AsRef<Path>) -> Result<AudioReader> {
+        let path = path.as_ref();
+        check_regular_file(path)?;
+        let file = fs::File::open(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let mut reader = no_panic(path, || Self::probe(path, file))?;
+        while reader.source_frames == 0 && reader.next_packet()? {}
+        Ok(reader)
+    }
+
+    fn probe(path: &Path, file: fs::File) -> Result<AudioReader> {
+        let p = || path.to_path_buf();
+        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(ext);
+        }
+        let probed = symphonia::default::get_probe()
+            .format(
+                &hint,
+                mss,
+                &FormatOptions::default(),
+                &MetadataOptions::default(),
+            )
+            .map_err(|e| match e {
+                SymError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => Error::Corrupt {
+                    path: p(),
+                    reason: "the file ends inside its header".into(),
+                },
+                SymError::IoError(io) => Error::Io {
+                    path: p(),
+                    source: io,
+                },
+                SymError::DecodeError(m) => Error::Corrupt {
+                    path: p(),
+                    reason: m.to_string(),
+                },
+                other => Error::UnsupportedFormat {
+                    path: p(),
+                    reason: other.to_string(),
+                },
+            })?;
+        let format = probed.format;
+        let track = format
+            .tracks()
+            .iter()
+            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+            .ok_or_else(|| Error::NoAudioTrack { path: p() })?;
+        let decoder = symphonia::default::get_codecs()
+            .make(&track.codec_params, &DecoderOptions::default())
+            .map_err(|e| Error::UnsupportedFormat {
+                path: p(),
+                reason: e.to_string(),
+            })?;
+        Ok(AudioReader {
+            path: p(),
+            track_id: track.id,
+            rate: track.codec_params.sample_rate,
+            channels: track.codec_params.channels.map(|c| c.count() as u16),
+            format,
+            decoder,
+            resampler: None,
+            sample_buf: None,
+            source_frames: 0,
+            decode_errors: 0,
+            last_error: String::new(),
+            pending: Vec::new(),
+            taken: 0,
+            finished: false,
+        })
+    }
+
+    /// The file being read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's own sample rate in Hz (before resampling to 16 kHz).
+    pub fn source_rate(&self) -> u32 {
+        self.rate.unwrap_or(SAMPLE_RATE)
+    }
+
+    /// The file's own channel count (before downmixing to mono).
+    pub fn source_channels(&self) -> u16 {
+        self.channels.unwrap_or(1)
+    }
+
+    /// Seconds of audio decoded so far (the whole file's once read to the end).
+    pub fn duration_s(&self) -> f64 {
+        self.source_frames as f64 / f64::from(self.source_rate().max(1))
+    }
+
+    /// Appends up to `max` 16 kHz mono samples to `out` and returns how many;
+    /// 0 means the end of the file (and so does every later call).
+    pub fn read(&mut self, out: &mut Vec<f32>, max: usize) -> Result<usize> {
+        while self.taken == self.pending.len() {
+            self.pending.clear();
+            self.taken = 0;
+            if !self.next_packet()? {
+                if self.pending.is_empty() {
+                    return Ok(0);
+                }
                 break;
             }
-            Err(SymError::IoError(e)) => {
-                return Err(Error::Io {
-                    path: p(),
-                    source: e,
-                })
-            }
-            Err(e) => {
-                return Err(Error::Corrupt {
-                    path: p(),
-                    reason: e.to_string(),
-                })
-            }
-        };
-        if packet.track_id() != track_id {
-            continue;
         }
-        let decoded = match decoder.decode(&packet) {
-            Ok(d) => d,
-            Err(SymError::DecodeError(m)) => {
-                decode_errors += 1;
-                last_error = m.to_string();
-                continue;
-            }
-            Err(SymError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => break,
-            Err(e) => {
-                return Err(Error::Corrupt {
-                    path: p(),
-                    reason: e.to_string(),
-                })
-            }
-        };
-        let spec = *decoded.spec();
-        let (r, c) = (spec.rate, spec.channels.count() as u16);
-        let resampler = match &mut resampler {
-            Some(res) => {
-                if res.in_rate() != r || res.channels() != c {
+        let n = (self.pending.len() - self.taken).min(max);
+        out.extend_from_slice(&self.pending[self.taken..self.taken + n]);
+        self.taken += n;
+        Ok(n)
+    }
+
+    /// Decodes the next packet of the track into `pending` (which may stay
+    /// empty: the resampler fills its window first). False at the end of the
+    /// file, after the resampler's tail has been added. An error ends the
+    /// stream.
+    fn next_packet(&mut self) -> Result<bool> {
+        if self.finished {
+            return Ok(false);
+        }
+        let path = self.path.clone();
+        let step = no_panic(&path, || self.decode_packet());
+        match step {
+            Ok(true) => Ok(true),
+            Ok(false) => {
+                self.finished = true;
+                if let Some(r) = &mut self.resampler {
+                    r.flush(&mut self.pending);
+                }
+                if self.source_frames == 0 && self.decode_errors > 0 {
                     return Err(Error::Corrupt {
-                        path: p(),
-                        reason: format!(
-                            "the stream changes from {} Hz × {} channels to {r} Hz × {c} channels",
-                            res.in_rate(),
-                            res.channels()
-                        ),
+                        path,
+                        reason: format!("no packet could be decoded ({})", self.last_error),
                     });
                 }
-                res
+                Ok(false)
             }
-            None => {
-                rate = Some(r);
-                channels = Some(c);
-                resampler.insert(Resampler::new(r, c).map_err(|e| Error::UnsupportedFormat {
-                    path: p(),
-                    reason: e.to_string(),
-                })?)
+            Err(e) => {
+                self.finished = true;
+                Err(e)
             }
-        };
-        let frames = decoded.frames();
-        if frames == 0 {
-            continue;
         }
-        let buf = match &mut sample_buf {
-            Some(b) if b.capacity() >= decoded.capacity() * usize::from(c) => b,
-            _ => sample_buf.insert(SampleBuffer::new(decoded.capacity() as u64, spec)),
-        };
-        buf.copy_interleaved_ref(decoded);
-        source_frames += frames as u64;
-        resampler.push(buf.samples(), &mut samples);
     }
-    if let Some(r) = &mut resampler {
-        r.flush(&mut samples);
+
+    /// One packet of the track decoded and resampled into `pending`; false at
+    /// the end of the stream (or at a demuxer error after which nothing more
+    /// can be read, counted as a decode error).
+    fn decode_packet(&mut self) -> Result<bool> {
+        let path = self.path.clone();
+        let p = || path.clone();
+        loop {
+            let packet = match self.format.next_packet() {
+                Ok(p) => p,
+                Err(SymError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
+                    return Ok(false)
+                }
+                Err(SymError::ResetRequired) => return Ok(false),
+                Err(SymError::DecodeError(m)) => {
+                    self.decode_errors += 1;
+                    self.last_error = m.to_string();
+                    return Ok(false);
+                }
+                Err(SymError::IoError(e)) => {
+                    return Err(Error::Io {
+                        path: p(),
+                        source: e,
+                    })
+                }
+                Err(e) => {
+                    return Err(Error::Corrupt {
+                        path: p(),
+                        reason: e.to_string(),
+                    })
+                }
+            };
+            if packet.track_id() != self.track_id {
+                continue;
+            }
+            let decoded = match self.decoder.decode(&packet) {
+                Ok(d) => d,
+                Err(SymError::DecodeError(m)) => {
+                    self.decode_errors += 1;
+                    self.last_error = m.to_string();
+                    continue;
+                }
+                Err(SymError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
+                    return Ok(false)
+                }
+                Err(e) => {
+                    return Err(Error::Corrupt {
+                        path: p(),
+                        reason: e.to_string(),
+                    })
+                }
+            };
+            let spec = *decoded.spec();
+            let (r, c) = (spec.rate, spec.channels.count() as u16);
+            let resampler = match &mut self.resampler {
+                Some(res) => {
+                    if res.in_rate() != r || res.channels() != c {
+                        return Err(Error::Corrupt {
+                            path: p(),
+                            reason: format!(
+                                "the stream changes from {} Hz × {} channels to {r} Hz × {c} channels",
+                                res.in_rate(),
+                                res.channels()
+                            ),
+                        });
+                    }
+                    res
+                }
+                None => {
+                    self.rate = Some(r);
+                    self.channels = Some(c);
+                    self.resampler.insert(Resampler::new(r, c).map_err(|e| {
+                        Error::UnsupportedFormat {
+                            path: p(),
+                            reason: e.to_string(),
+                        }
+                    })?)
+                }
+            };
+            let frames = decoded.frames();
+            if frames == 0 {
+                continue;
+            }
+            let buf = match &mut self.sample_buf {
+                Some(b) if b.capacity() >= decoded.capacity() * usize::from(c) => b,
+                _ => self
+                    .sample_buf
+                    .insert(SampleBuffer::new(decoded.capacity() as u64, spec)),
+            };
+            buf.copy_interleaved_ref(decoded);
+            self.source_frames += frames as u64;
+            resampler.push(buf.samples(), &mut self.pending);
+            return Ok(true);
+        }
     }
-    if source_frames == 0 && decode_errors > 0 {
-        return Err(Error::Corrupt {
-            path: p(),
-            reason: format!("no packet could be decoded ({last_error})"),
-        });
-    }
-    let source_rate = rate.unwrap_or(SAMPLE_RATE);
-    Ok(DecodedAudio {
-        samples,
-        source_rate,
-        source_channels: channels.unwrap_or(1),
-        duration_s: source_frames as f64 / f64::from(source_rate.max(1)),
-    })
 }

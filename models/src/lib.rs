@@ -7,7 +7,7 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | [`audio`] | [`decode_file`] (symphonia: WAV, FLAC, MP3, Ogg Vorbis) and the one streaming downmix + resampler to 16 kHz mono, [`Resampler`] (rubato sinc) |
+//! | [`audio`] | [`decode_file`] and the streaming [`AudioReader`] (symphonia: WAV, FLAC, MP3, Ogg Vorbis) and the one streaming downmix + resampler to 16 kHz mono, [`Resampler`] (rubato sinc) |
 //! | [`segment`] | VAD segmentation (webrtc-vad): the streaming [`Segmenter`] and [`segment_all`] |
 //! | [`features`] | [`FeatureConfig`] (the one source of truth) and [`FeatureExtractor`]: log-mel and MFCC as librosa computes them |
 //! | [`model`] | [`Classifier`]: a self-describing ONNX model run with tract, the embedded default model |
@@ -48,7 +48,7 @@ pub mod perturb;
 pub mod segment;
 
 pub use analysis::{analyze_file, analyze_samples, Analysis, SegmentResult};
-pub use audio::{decode_file, DecodedAudio, Resampler};
+pub use audio::{decode_file, AudioReader, DecodedAudio, Resampler};
 pub use error::{Error, Result};
 pub use features::{FeatureConfig, FeatureExtractor, FeatureKind, Features};
 pub use labels::LABELS;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rustfft::{num_complex::Complex32, FftPlanner};
-use ser_models::audio::{decode_file, to_mono_16k, Resampler};
+use ser_models::audio::{decode_file, to_mono_16k, AudioReader, Resampler};
 use ser_models::Error;
 
 const FREQ: f32 = 1000.0;
@@ -233,6 +233,9 @@ fn resampler_refuses_bad_streams() {
     ));
 }
 
+/// The error of decoding `p`, which must name the file; opening it as a
+/// stream already fails the same way (serd's `--input file:` is refused at
+/// start, not once it has been fed).
 fn err_of(p: &Path) -> Error {
     let e = decode_file(p).expect_err("should fail");
     let msg = e.to_string();
@@ -240,7 +243,38 @@ fn err_of(p: &Path) -> Error {
         msg.contains(&p.display().to_string()),
         "message does not name the file: {msg}"
     );
+    let streamed = AudioReader::open(p).expect_err("opening should fail");
+    assert_eq!(streamed.to_string(), msg);
     e
+}
+
+#[test]
+fn a_file_read_as_a_stream_gives_the_decoded_samples_in_any_read_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("a.wav");
+    write_wav(&wav, 44_100, 2, Fmt::I16, 1.7);
+    let flac = dir.path().join("a.flac");
+    tool("sox", &[wav.as_os_str(), flac.as_os_str()]);
+    for path in [&wav, &flac] {
+        let whole = decode_file(path).unwrap();
+        assert_eq!(whole.samples.len(), (1.7f64 * 16_000.0).round() as usize);
+        for max in [1usize, 160, 320, 4096, usize::MAX] {
+            let mut r = AudioReader::open(path).unwrap();
+            assert_eq!((r.source_rate(), r.source_channels()), (44_100, 2));
+            let mut got = Vec::new();
+            loop {
+                let n = r.read(&mut got, max).unwrap();
+                assert!(n <= max);
+                if n == 0 {
+                    break;
+                }
+            }
+            assert_eq!(got, whole.samples, "{} in reads of {max}", path.display());
+            assert_eq!(r.duration_s(), whole.duration_s);
+            // the end stays the end
+            assert_eq!(r.read(&mut got, max).unwrap(), 0);
+        }
+    }
 }
 
 #[test]

@@ -200,3 +200,68 @@ fn exit_after_input_stops_cleanly_once_everything_is_published() {
     assert_eq!(file.lines().count(), 2, "{file}\n{}", serd.logs());
     assert!(!env.socket().exists(), "socket removed on exit");
 }
+
+/// Peak resident memory of `pid` (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
+}
+
+#[test]
+fn a_long_file_is_decoded_as_it_is_fed_not_held_in_memory() {
+    // 30 min of audio, then a clip: 110 MiB as decoded f32 samples, more than
+    // serd's whole footprint (about 50 MiB), so a serd that decoded the file
+    // up front would peak well above the bound below.
+    let env = TestEnv::without_rig();
+    let clip = clips().remove(0);
+    let input = build_input(env.root(), std::slice::from_ref(&clip), 1800.0, 1.0);
+    let mut serd = env.spawn_serd([
+        "--input",
+        &format!("file:{}", input.display()),
+        "--pace",
+        "max",
+        "--no-tray",
+        "--no-notify",
+    ]);
+    serd.wait_for_socket(Duration::from_secs(60));
+    let mut sub = env.connect();
+    assert_eq!(sub.read_msg(Duration::from_secs(10))["type"], "hello");
+    let r = sub.request(
+        1,
+        "subscribe",
+        json!({"topics": ["utterance", "state"]}),
+        Duration::from_secs(10),
+    );
+    assert_eq!(r["type"], "subscribed", "{r}");
+    let (mut events, mut exhausted) = (Vec::new(), false);
+    while !exhausted || events.is_empty() {
+        let line = sub.try_read_line(Duration::from_secs(120));
+        let Ok(Some(line)) = line else {
+            panic!("no event: {line:?}; got {events:?}\n{}", serd.logs())
+        };
+        let msg: Value = serde_json::from_str(&line).unwrap();
+        match msg["type"].as_str() {
+            Some("utterance") => events.push(msg["data"].clone()),
+            Some("state") if msg["data"]["reason"] == "input exhausted" => exhausted = true,
+            _ => {}
+        }
+    }
+    // the clip at the very end was heard: the whole file went through
+    assert_eq!(events.len(), 1, "{events:#?}\n{}", serd.logs());
+    let dur = events[0]["duration_s"].as_f64().unwrap();
+    assert!((1.0..6.0).contains(&dur), "{:?}", events[0]);
+    let peak = peak_rss_kib(serd.pid());
+    assert!(
+        peak < 100 * 1024,
+        "serd peaked at {peak} KiB resident for a 30 min file\n{}",
+        serd.logs()
+    );
+    assert!(
+        serd.terminate(Duration::from_secs(30)).success(),
+        "{}",
+        serd.logs()
+    );
+}

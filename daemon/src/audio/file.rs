@@ -1,7 +1,8 @@
-//! File input (`--input file:PATH`): the decoded file is written into the
-//! same kind of ring the microphone fills, at real-time pace (20 ms blocks on
-//! a fixed schedule) or as fast as the pipeline drains it (`--pace max`), so
-//! it goes through exactly the live pipeline. When the file ends the daemon
+//! File input (`--input file:PATH`): the file is decoded as it is fed (20 ms
+//! at a time, so a long recording never sits in memory whole) into the same
+//! kind of ring the microphone fills, at real-time pace (20 ms blocks on a
+//! fixed schedule) or as fast as the pipeline drains it (`--pace max`), so it
+//! goes through exactly the live pipeline. When the file ends the daemon
 //! stays up, `listening` with the reason "input exhausted", unless asked to
 //! exit after the input.
 
@@ -15,7 +16,7 @@ use ser_ctl::protocol::DaemonState;
 
 use super::{ring, PipelineMsg};
 use crate::core::{AudioCommand, Core, StopReason};
-use crate::engine::Decoded;
+use crate::engine::{InputFile, SAMPLE_RATE};
 
 /// How a file is fed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -28,30 +29,30 @@ pub enum Pace {
 
 const BLOCK: Duration = Duration::from_millis(20);
 
-/// Feeds `audio` (decoded from `path`) into the pipeline, obeying commands.
+/// Feeds `input` (opened from `path`) into the pipeline, obeying commands.
 pub fn run(
     core: Arc<Core>,
     path: PathBuf,
-    audio: Decoded,
+    mut input: InputFile,
     pace: Pace,
     exit_after: bool,
     commands: Receiver<AudioCommand>,
     pipe: Sender<PipelineMsg>,
 ) {
     let name = format!("file:{}", path.display());
-    let ch = audio.channels.max(1) as usize;
-    let block = (audio.sample_rate as usize * BLOCK.as_millis() as usize / 1000).max(1) * ch;
-    let mut pos = 0usize;
+    let block = (SAMPLE_RATE as usize * BLOCK.as_millis() as usize / 1000).max(1);
+    // The block read from the file and not yet in the ring.
+    let mut buf: Vec<f32> = Vec::with_capacity(block);
     let mut paused = false;
     let mut done = false;
     let mut prod = None;
     let mut schedule = Instant::now();
     let open = |prod: &mut Option<ringbuf::HeapProd<f32>>| {
-        let (p, c) = ring(audio.sample_rate, audio.channels);
+        let (p, c) = ring(SAMPLE_RATE, 1);
         let _ = pipe.send(PipelineMsg::Source {
             ring: c,
-            rate: audio.sample_rate,
-            channels: audio.channels,
+            rate: SAMPLE_RATE,
+            channels: 1,
             name: name.clone(),
             lossless: matches!(pace, Pace::Max),
         });
@@ -59,6 +60,7 @@ pub fn run(
         core.set_state(DaemonState::Listening, Some(name.clone()), None);
     };
     open(&mut prod);
+    let mut exhausted = "input exhausted".to_string();
     loop {
         let command = if paused || done {
             // Nothing to feed and nothing timed: block on the commands (no
@@ -89,7 +91,7 @@ pub fn run(
                         core.set_state(
                             DaemonState::Listening,
                             Some(name.clone()),
-                            Some("input exhausted".into()),
+                            Some(exhausted.clone()),
                         );
                     }
                     schedule = Instant::now();
@@ -108,27 +110,43 @@ pub fn run(
             continue;
         }
         let Some(p) = prod.as_mut() else { continue };
-        let end = (pos + block).min(audio.samples.len());
-        match pace {
-            Pace::Realtime => {
-                let pushed = p.push_slice(&audio.samples[pos..end]);
-                if pushed < end - pos {
-                    core.overruns
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut end = false;
+        // A whole block (decoded packets need not fall on block boundaries),
+        // unless the file ends first.
+        while buf.len() < block && !end {
+            let want = block - buf.len();
+            match input.read(&mut buf, want) {
+                Ok(0) => end = true,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("{e}; the input ends here");
+                    exhausted = format!("input exhausted early: {e}");
+                    end = true;
                 }
-                pos = end;
-                schedule += BLOCK;
-            }
-            Pace::Max => {
-                if p.vacant_len() < end - pos {
-                    std::thread::sleep(Duration::from_millis(2));
-                    continue;
-                }
-                p.push_slice(&audio.samples[pos..end]);
-                pos = end;
             }
         }
-        if pos >= audio.samples.len() {
+        if !buf.is_empty() {
+            match pace {
+                Pace::Realtime => {
+                    let pushed = p.push_slice(&buf);
+                    if pushed < buf.len() {
+                        core.overruns
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    schedule += Duration::from_secs_f64(buf.len() as f64 / f64::from(SAMPLE_RATE));
+                    buf.clear();
+                }
+                Pace::Max => {
+                    if p.vacant_len() < buf.len() {
+                        std::thread::sleep(Duration::from_millis(2));
+                        continue;
+                    }
+                    p.push_slice(&buf);
+                    buf.clear();
+                }
+            }
+        }
+        if end {
             done = true;
             // Drop the producer: the pipeline drains what is left, then flushes.
             prod = None;
@@ -137,7 +155,7 @@ pub fn run(
             core.set_state(
                 DaemonState::Listening,
                 Some(name.clone()),
-                Some("input exhausted".into()),
+                Some(exhausted.clone()),
             );
             if exit_after {
                 core.request_stop(StopReason::InputDone);

@@ -82,8 +82,8 @@ fn speech(dir: &Path, seconds: u32) -> Result<Vec<f32>> {
             .collect();
         files.sort();
         for f in files {
-            let d = serd::engine::Engine::decode(&f)?;
-            if d.sample_rate != 16_000 || d.channels != 1 {
+            let d = ser_models::decode_file(&f)?;
+            if d.source_rate != 16_000 || d.source_channels != 1 {
                 bail!("{} is not 16 kHz mono", f.display());
             }
             out.extend_from_slice(&d.samples);
