@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ser_e2e::{ravdess_clip, TestEnv};
+use ser_e2e::{ravdess_clip, DaemonProcess, RawConn, TestEnv};
 use serde_json::{json, Value};
 
 const RATE: u32 = 16_000;
@@ -72,16 +72,14 @@ fn expected_emotion(conn: &mut ser_e2e::RawConn, clip: &Path) -> Value {
     segs[0]["emotion"].clone()
 }
 
-#[test]
-fn file_input_gives_one_event_per_clip_with_the_offline_emotion() {
-    let env = TestEnv::without_rig();
-    let clips = clips();
-    let input = build_input(env.root(), &clips, 3.0, 2.0);
+/// serd fed `input` at `pace`, and a client subscribed to its utterance
+/// and state events.
+fn serd_on_file(env: &TestEnv, input: &Path, pace: &str) -> (DaemonProcess, RawConn) {
     let mut serd = env.spawn_serd([
         "--input",
         &format!("file:{}", input.display()),
         "--pace",
-        "realtime",
+        pace,
         "--no-tray",
         "--no-notify",
     ]);
@@ -95,12 +93,16 @@ fn file_input_gives_one_event_per_clip_with_the_offline_emotion() {
         Duration::from_secs(10),
     );
     assert_eq!(r["type"], "subscribed", "{r}");
+    (serd, sub)
+}
 
-    // Read events until the input is exhausted (plus the last classification).
+/// The utterance events until the input is exhausted and at least `n` came,
+/// plus any that arrive within 3 s more.
+fn utterances_of_the_file(sub: &mut RawConn, serd: &DaemonProcess, n: usize) -> Vec<Value> {
     let mut events = Vec::new();
     let mut exhausted = false;
-    while !exhausted || events.len() < clips.len() {
-        let line = sub.try_read_line(Duration::from_secs(60));
+    while !exhausted || events.len() < n {
+        let line = sub.try_read_line(Duration::from_secs(120));
         let Ok(Some(line)) = line else {
             panic!("no event: {line:?}; got {events:?}\n{}", serd.logs())
         };
@@ -110,16 +112,24 @@ fn file_input_gives_one_event_per_clip_with_the_offline_emotion() {
             Some("state") if msg["data"]["reason"] == "input exhausted" => exhausted = true,
             _ => {}
         }
-        if exhausted && events.len() >= clips.len() {
-            // Anything more would arrive promptly; give it a moment to show up.
-            while let Ok(Some(line)) = sub.try_read_line(Duration::from_secs(3)) {
-                let msg: Value = serde_json::from_str(&line).unwrap();
-                if msg["type"] == "utterance" {
-                    events.push(msg["data"].clone());
-                }
-            }
+    }
+    // Anything more would arrive promptly; give it a moment to show up.
+    while let Ok(Some(line)) = sub.try_read_line(Duration::from_secs(3)) {
+        let msg: Value = serde_json::from_str(&line).unwrap();
+        if msg["type"] == "utterance" {
+            events.push(msg["data"].clone());
         }
     }
+    events
+}
+
+#[test]
+fn file_input_gives_one_event_per_clip_with_the_offline_emotion() {
+    let env = TestEnv::without_rig();
+    let clips = clips();
+    let input = build_input(env.root(), &clips, 3.0, 2.0);
+    let (mut serd, mut sub) = serd_on_file(&env, &input, "realtime");
+    let events = utterances_of_the_file(&mut sub, &serd, clips.len());
     assert_eq!(
         events.len(),
         clips.len(),
@@ -218,37 +228,8 @@ fn a_long_file_is_decoded_as_it_is_fed_not_held_in_memory() {
     let env = TestEnv::without_rig();
     let clip = clips().remove(0);
     let input = build_input(env.root(), std::slice::from_ref(&clip), 1800.0, 1.0);
-    let mut serd = env.spawn_serd([
-        "--input",
-        &format!("file:{}", input.display()),
-        "--pace",
-        "max",
-        "--no-tray",
-        "--no-notify",
-    ]);
-    serd.wait_for_socket(Duration::from_secs(60));
-    let mut sub = env.connect();
-    assert_eq!(sub.read_msg(Duration::from_secs(10))["type"], "hello");
-    let r = sub.request(
-        1,
-        "subscribe",
-        json!({"topics": ["utterance", "state"]}),
-        Duration::from_secs(10),
-    );
-    assert_eq!(r["type"], "subscribed", "{r}");
-    let (mut events, mut exhausted) = (Vec::new(), false);
-    while !exhausted || events.is_empty() {
-        let line = sub.try_read_line(Duration::from_secs(120));
-        let Ok(Some(line)) = line else {
-            panic!("no event: {line:?}; got {events:?}\n{}", serd.logs())
-        };
-        let msg: Value = serde_json::from_str(&line).unwrap();
-        match msg["type"].as_str() {
-            Some("utterance") => events.push(msg["data"].clone()),
-            Some("state") if msg["data"]["reason"] == "input exhausted" => exhausted = true,
-            _ => {}
-        }
-    }
+    let (mut serd, mut sub) = serd_on_file(&env, &input, "max");
+    let events = utterances_of_the_file(&mut sub, &serd, 1);
     // the clip at the very end was heard: the whole file went through
     assert_eq!(events.len(), 1, "{events:#?}\n{}", serd.logs());
     let dur = events[0]["duration_s"].as_f64().unwrap();
