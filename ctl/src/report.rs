@@ -10,29 +10,43 @@ use ser_models::{Classifier, SegmenterConfig};
 
 use crate::protocol::{Emotion, FileReport, Probs, Segment};
 
-/// Decodes `path`, segments it with `segmenter`, classifies each utterance and
-/// builds the report. The error is one line naming the problem, without the
-/// path (callers add it where they need it).
+/// Decodes `path` as it reads it, segments it with `segmenter`, classifies
+/// each utterance and builds the report. The error is one line naming the
+/// problem, without the path (callers add it where they need it).
 pub fn analyze_path(
     classifier: &Classifier,
     segmenter: &SegmenterConfig,
     path: &Path,
 ) -> Result<FileReport, String> {
-    let audio = ser_models::decode_file(path).map_err(|e| problem(path, &e))?;
-    let analysis = ser_models::analyze_samples(classifier, &audio.samples, segmenter)
+    let mut reader = ser_models::AudioReader::open(path).map_err(|e| problem(path, &e))?;
+    let analysis = ser_models::analyze_reader(classifier, &mut reader, segmenter)
         .map_err(|e| problem(path, &e))?;
+    let source = Source {
+        rate: reader.source_rate(),
+        channels: reader.source_channels(),
+    };
     Ok(file_report(
         path,
-        &audio,
+        source,
         &analysis,
         &classifier.info().version,
     ))
 }
 
-/// The protocol report of an analysis of the decoded `audio` of `path`.
+/// What a file held before it was brought to 16 kHz mono.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source {
+    /// Its sample rate in Hz.
+    pub rate: u32,
+    /// Its channel count.
+    pub channels: u16,
+}
+
+/// The protocol report of the `analysis` of `path` (the analysis carries
+/// the file's duration).
 pub fn file_report(
     path: &Path,
-    audio: &ser_models::DecodedAudio,
+    source: Source,
     analysis: &ser_models::Analysis,
     model: &str,
 ) -> FileReport {
@@ -59,9 +73,9 @@ pub fn file_report(
     });
     FileReport {
         path: path.to_path_buf(),
-        duration_s: audio.duration_s,
-        sample_rate: audio.source_rate,
-        channels: audio.source_channels,
+        duration_s: analysis.duration_s,
+        sample_rate: source.rate,
+        channels: source.channels,
         emotion: verdict.map(|v| v.0),
         emoji: verdict.map(|v| v.0.emoji().to_string()),
         confidence: verdict.map(|v| v.1),
@@ -102,18 +116,16 @@ mod tests {
 
     #[test]
     fn silence_gives_no_verdict_and_a_note() {
-        let audio = ser_models::DecodedAudio {
-            samples: vec![0.0; 16_000],
-            source_rate: 16_000,
-            source_channels: 1,
-            duration_s: 1.0,
+        let source = Source {
+            rate: 16_000,
+            channels: 1,
         };
         let analysis = ser_models::Analysis {
             duration_s: 1.0,
             segments: vec![],
             verdict: None,
         };
-        let r = file_report(Path::new("/s.wav"), &audio, &analysis, "m1");
+        let r = file_report(Path::new("/s.wav"), source, &analysis, "m1");
         assert_eq!(r.emotion, None);
         assert_eq!(r.note.as_deref(), Some("no speech detected"));
         assert_eq!(r.model, "m1");

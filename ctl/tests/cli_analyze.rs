@@ -339,3 +339,55 @@ fn a_closed_stdout_is_not_an_error() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stderr(&out), "");
 }
+
+/// `serctl analyze --json path`, with the peak resident memory (`VmHWM`, KiB)
+/// serctl reached, read from /proc while it ran.
+fn analyze_watching_memory(path: &Path) -> (Output, u64) {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_serctl"))
+        .args([Path::new("analyze"), Path::new("--json"), path])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    while child.try_wait().unwrap().is_none() {
+        let hwm = std::fs::read_to_string(&status).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        });
+        peak = peak.max(hwm.unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    (child.wait_with_output().unwrap(), peak)
+}
+
+#[test]
+fn a_long_recording_is_analysed_as_it_is_read() {
+    // 30 min of silence, then a clip: 110 MiB as decoded f32 samples, well
+    // above what serctl needs (about 35 MiB) when it streams the file.
+    let dir = tempfile::tempdir().unwrap();
+    let speech = clip(1, 5);
+    let mut samples = vec![0i16; 1800 * 16_000];
+    let mut r = hound::WavReader::open(&speech).unwrap();
+    samples.extend(r.samples::<i16>().map(Result::unwrap));
+    let long = dir.path().join("long.wav");
+    write_wav(&long, 16_000, 1, &samples);
+
+    let (out, peak) = analyze_watching_memory(&long);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = &reports(&out)[0];
+    assert!((r.duration_s - samples.len() as f64 / 16_000.0).abs() < 1e-3);
+    // the clip at the very end was found, and nothing before it
+    assert_eq!(r.segments.len(), 1, "{:?}", r.segments);
+    assert!(r.segments[0].start_s > 1799.0, "{:?}", r.segments[0]);
+    assert!(r.emotion.is_some());
+    assert!(peak > 0, "serctl's memory was never read");
+    assert!(
+        peak < 100 * 1024,
+        "serctl peaked at {peak} KiB resident for a 30 min file"
+    );
+}

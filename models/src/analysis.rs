@@ -1,17 +1,19 @@
 //! Whole-recording analysis: segment, classify each utterance, combine.
 //!
-//! [`analyze_samples`] is the one routine behind `serctl analyze` and the
-//! daemon's `analyze` request.
+//! [`analyze_reader`] is the routine behind `serctl analyze` and the
+//! daemon's `analyze` request: it streams a file through the segmenter, so a
+//! long recording is never held whole; [`analyze_samples`] does the same for
+//! audio already in memory.
 
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::audio::decode_file;
+use crate::audio::AudioReader;
 use crate::error::Result;
 use crate::features::SAMPLE_RATE;
 use crate::model::Classifier;
-use crate::segment::{segment_all, SegmenterConfig};
+use crate::segment::{segment_all, Segmenter, SegmenterConfig, Utterance};
 
 /// One utterance of a recording and its emotion probabilities.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -79,16 +81,55 @@ pub fn analyze_samples(
     })
 }
 
-/// Decode a file and [`analyze_samples`] it (the duration is the file's own).
+/// Decode a file as it is read and analyse it as [`analyze_samples`] would
+/// the whole decoded audio (see [`analyze_reader`]).
 pub fn analyze_file(
     classifier: &Classifier,
     path: impl AsRef<Path>,
     cfg: &SegmenterConfig,
 ) -> Result<Analysis> {
-    let audio = decode_file(path)?;
-    let mut a = analyze_samples(classifier, &audio.samples, cfg)?;
-    a.duration_s = audio.duration_s;
-    Ok(a)
+    analyze_reader(classifier, &mut AudioReader::open(path)?, cfg)
+}
+
+/// Samples [`analyze_reader`] reads at a time (1 s).
+const READ_SAMPLES: usize = SAMPLE_RATE as usize;
+
+/// Read `reader` to its end through the segmenter, classifying each
+/// utterance as it closes: the same utterances and probabilities as
+/// [`analyze_samples`] on the whole decoded audio, and the file's own
+/// duration, with memory bounded by the longest utterance whatever the
+/// file's length.
+pub fn analyze_reader(
+    classifier: &Classifier,
+    reader: &mut AudioReader,
+    cfg: &SegmenterConfig,
+) -> Result<Analysis> {
+    let mut segmenter = Segmenter::new(cfg)?;
+    let mut segments = Vec::new();
+    let mut classify = |utterances: Vec<Utterance>| -> Result<()> {
+        for u in utterances {
+            segments.push(SegmentResult {
+                start_s: u.start_s(),
+                end_s: u.end_s(),
+                probs: classifier.classify(&u.samples)?,
+            });
+        }
+        Ok(())
+    };
+    let mut chunk = Vec::with_capacity(READ_SAMPLES);
+    loop {
+        chunk.clear();
+        if reader.read(&mut chunk, READ_SAMPLES)? == 0 {
+            break;
+        }
+        classify(segmenter.push(&chunk))?;
+    }
+    classify(segmenter.finish())?;
+    Ok(Analysis {
+        duration_s: reader.duration_s(),
+        verdict: weighted_verdict(&segments),
+        segments,
+    })
 }
 
 /// Duration-weighted mean of the segments' probabilities (`None` for no segments).

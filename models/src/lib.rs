@@ -11,7 +11,7 @@
 //! | [`segment`] | VAD segmentation (webrtc-vad): the streaming [`Segmenter`] and [`segment_all`] |
 //! | [`features`] | [`FeatureConfig`] (the one source of truth) and [`FeatureExtractor`]: log-mel and MFCC as librosa computes them |
 //! | [`model`] | [`Classifier`]: a self-describing ONNX model run with tract, the embedded default model |
-//! | [`analysis`] | [`analyze_samples`]: segments → per-segment probabilities → duration-weighted verdict |
+//! | [`analysis`] | [`analyze_reader`] (a file, streamed) and [`analyze_samples`]: segments → per-segment probabilities → duration-weighted verdict |
 //! | [`perturb`] | [`Perturbation`]: reproducible noise, babble, telephone, gain and speed degradations (robustness tests, training augmentation) |
 //! | [`labels`] | [`LABELS`], the canonical order of the 8 emotions, and RAVDESS file names |
 //! | [`dataset`] | labelled data sets (RAVDESS folder or `path,label` CSV) for the tools |
@@ -47,7 +47,7 @@ pub mod model;
 pub mod perturb;
 pub mod segment;
 
-pub use analysis::{analyze_file, analyze_samples, Analysis, SegmentResult};
+pub use analysis::{analyze_file, analyze_reader, analyze_samples, Analysis, SegmentResult};
 pub use audio::{decode_file, AudioReader, DecodedAudio, Resampler};
 pub use error::{Error, Result};
 pub use features::{FeatureConfig, FeatureExtractor, FeatureKind, Features};
