@@ -132,6 +132,8 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[
         rep["calibration_pooled"] = pooled_calibration(results, held_out)
     rep["ensemble"] = {"members": [str(d) for d in cv_dirs], "seeds": [r["recipe"]["seed"] for r in reps],
                        "recipes": [r["recipe"] for r in reps],
+                       "copies": [[f"{x['perturbation']}:{x['seed']}" for x in r.get("extra_train", [])]
+                                  for r in reps],
                        "member_ua_mean": [r["ua_mean"] for r in reps]}
     for key in ("extra_train",):
         if key in first:

@@ -94,10 +94,17 @@ def _val_ua(fold: dict) -> float:
     return next(h["val_ua"] for h in fold["history"] if h["epoch"] == fold["best_epoch"])
 
 
+def _member_copies(ens: dict) -> list[list[str]]:
+    """Each member's augmented copies (`perturbation:seed`; none recorded: [])."""
+    return ens.get("copies") or [[] for _ in ens.get("recipes", [])]
+
+
 def _n_recipes(ens: dict) -> int:
-    """How many different recipes (seed aside) an ensemble's members ran
-    (reports from before members' recipes were recorded: 1)."""
-    recipes = {json.dumps({**r, "seed": None}, sort_keys=True) for r in ens.get("recipes", [])}
+    """How many different recipes (seed aside; the augmented copies count as
+    part of a recipe) an ensemble's members ran (reports from before
+    members' recipes were recorded: 1)."""
+    recipes = {json.dumps({**r, "seed": None, "copies": c}, sort_keys=True)
+               for r, c in zip(ens.get("recipes", []), _member_copies(ens))}
     return max(len(recipes), 1)
 
 
@@ -127,7 +134,8 @@ def _member_recipes(ens: dict) -> str:
     """The members' recipes where they differ (arch and epoch limit of each)."""
     if _n_recipes(ens) == 1:
         return ""
-    return "; recipes " + ", ".join(f"{r['arch']}/{r['max_epochs']} ep" for r in ens["recipes"])
+    return "; recipes " + ", ".join(f"{r['arch']}/{r['max_epochs']} ep/{len(c)} copies"
+                                    for r, c in zip(ens["recipes"], _member_copies(ens)))
 
 
 def _archs(rep: dict) -> str:
@@ -215,6 +223,14 @@ def write(rep: dict, out: Path) -> None:
     (out / "report.md").write_text(markdown(rep))
 
 
+def _copies_column(rep: dict) -> str:
+    """How many augmented copies trained the run (each member's, where they differ)."""
+    counts = dict.fromkeys(len(c) for c in _member_copies(rep.get("ensemble") or {}))
+    if len(counts) > 1:
+        return " / ".join(map(str, counts))
+    return str(len(rep.get("extra_train", [])))
+
+
 def table(paths: list[Path]) -> str:
     """The model card's results rows, one per CV report (report.json)."""
     conds = ["white20", "white10", "babble20", "babble10", "telephone", "gain-20", "reverb0.5"]
@@ -231,7 +247,7 @@ def table(paths: list[Path]) -> str:
             f"`{rep['recipe']['arch']}` {rep['recipe']['max_epochs']} ep, {rep['feature_config']['kind']}"
             + (" CMVN" if rep["feature_config"].get("cmvn") else "")
             + _ensemble_recipe(rep.get("ensemble")),
-            str(len(rep.get("extra_train", []))),
+            _copies_column(rep),
             f"**{pct(rep['ua_mean'])}** ± {rep['ua_std'] * 100:.1f}",
             f"{pct(rep['wa_mean'])}",
             " / ".join(f"{f['ua'] * 100:.0f}" for f in rep["folds"]),

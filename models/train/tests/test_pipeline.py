@@ -234,6 +234,15 @@ class EnsembleTests(unittest.TestCase):
         self.assertIn("ensemble of 2 runs of 2 recipes", md)
         self.assertIn("Recipe of the first member", md)
         self.assertIn("2 runs of 2 recipes averaged", report_table([d / "mixed"]))
+        # members that differ only in their augmented copies ran two recipes too
+        from ser_train import report as report_mod
+
+        same = {"arch": "crnn", "max_epochs": 120, "seed": 0}
+        ens = {"members": ["a", "b"], "recipes": [same, same], "copies": [["random:1"], ["random:1", "random-pitch:7"]]}
+        self.assertEqual(report_mod._n_recipes(ens), 2)
+        self.assertIn("crnn/120 ep/2 copies", report_mod._member_recipes(ens))
+        self.assertEqual(report_mod._copies_column({"ensemble": ens, "extra_train": [{}]}), "1 / 2")
+        self.assertEqual(report_mod._n_recipes({**ens, "copies": [["random:1"], ["random:1"]]}), 1)
 
         # members with other validation actors are refused
         import shutil
