@@ -371,15 +371,13 @@ impl std::fmt::Debug for AudioReader {
     }
 }
 
-/// Runs a decoder step, turning a panic in symphonia (it has had some on
-/// malformed input) into [`Error::Corrupt`]: bad input must not panic us.
-fn no_panic<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        Err(Error::Corrupt {
-            path: path.to_path_buf(),
-            reason: "the decoder failed on malformed data".into(),
-        })
-    })
+/// The error for a panic in symphonia (it has had some on malformed input):
+/// decoder steps run under `catch_unwind`, since bad input must not panic us.
+fn decoder_panicked(path: &Path) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        reason: "the decoder failed on malformed data".into(),
+    }
 }
 
 impl AudioReader {
@@ -392,7 +390,8 @@ impl AudioReader {
             path: path.to_path_buf(),
             source: e,
         })?;
-        let mut reader = no_panic(path, || Self::probe(path, file))?;
+        let mut reader = catch_unwind(AssertUnwindSafe(|| Self::probe(path, file)))
+            .unwrap_or_else(|_| Err(decoder_panicked(path)))?;
         while reader.source_frames == 0 && reader.next_packet()? {}
         Ok(reader)
     }
@@ -506,8 +505,8 @@ impl AudioReader {
         if self.finished {
             return Ok(false);
         }
-        let path = self.path.clone();
-        let step = no_panic(&path, || self.decode_packet());
+        let step = catch_unwind(AssertUnwindSafe(|| self.decode_packet()))
+            .unwrap_or_else(|_| Err(decoder_panicked(&self.path)));
         match step {
             Ok(true) => Ok(true),
             Ok(false) => {
@@ -517,7 +516,7 @@ impl AudioReader {
                 }
                 if self.source_frames == 0 && self.decode_errors > 0 {
                     return Err(Error::Corrupt {
-                        path,
+                        path: self.path.clone(),
                         reason: format!("no packet could be decoded ({})", self.last_error),
                     });
                 }
@@ -534,8 +533,6 @@ impl AudioReader {
     /// the end of the stream (or at a demuxer error after which nothing more
     /// can be read, counted as a decode error).
     fn decode_packet(&mut self) -> Result<bool> {
-        let path = self.path.clone();
-        let p = || path.clone();
         loop {
             let packet = match self.format.next_packet() {
                 Ok(p) => p,
@@ -550,13 +547,13 @@ impl AudioReader {
                 }
                 Err(SymError::IoError(e)) => {
                     return Err(Error::Io {
-                        path: p(),
+                        path: self.path.clone(),
                         source: e,
                     })
                 }
                 Err(e) => {
                     return Err(Error::Corrupt {
-                        path: p(),
+                        path: self.path.clone(),
                         reason: e.to_string(),
                     })
                 }
@@ -576,7 +573,7 @@ impl AudioReader {
                 }
                 Err(e) => {
                     return Err(Error::Corrupt {
-                        path: p(),
+                        path: self.path.clone(),
                         reason: e.to_string(),
                     })
                 }
@@ -587,7 +584,7 @@ impl AudioReader {
                 Some(res) => {
                     if res.in_rate() != r || res.channels() != c {
                         return Err(Error::Corrupt {
-                            path: p(),
+                            path: self.path.clone(),
                             reason: format!(
                                 "the stream changes from {} Hz × {} channels to {r} Hz × {c} channels",
                                 res.in_rate(),
@@ -602,7 +599,7 @@ impl AudioReader {
                     self.channels = Some(c);
                     self.resampler.insert(Resampler::new(r, c).map_err(|e| {
                         Error::UnsupportedFormat {
-                            path: p(),
+                            path: self.path.clone(),
                             reason: e.to_string(),
                         }
                     })?)
