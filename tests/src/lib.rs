@@ -30,11 +30,13 @@
 mod conn;
 mod daemon;
 mod paths;
+mod process;
 mod rig;
 mod testenv;
 
 pub use conn::RawConn;
 pub use daemon::DaemonProcess;
 pub use paths::{bin, ravdess_clip, ravdess_clip_for, ravdess_dir, workspace_root};
+pub use process::{fd_count, proc_kib};
 pub use rig::{mic_lock, MicLock, Rig, TrayHost, Unplugged};
 pub use testenv::TestEnv;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ser_e2e::{ravdess_clip, DaemonProcess, RawConn, TestEnv};
+use ser_e2e::{proc_kib, ravdess_clip, DaemonProcess, RawConn, TestEnv};
 use serde_json::{json, Value};
 
 const RATE: u32 = 16_000;
@@ -211,15 +211,6 @@ fn exit_after_input_stops_cleanly_once_everything_is_published() {
     assert!(!env.socket().exists(), "socket removed on exit");
 }
 
-/// Peak resident memory of `pid` (`VmHWM`), in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
-}
-
 #[test]
 fn a_long_file_is_decoded_as_it_is_fed_not_held_in_memory() {
     // 30 min of audio, then a clip: 110 MiB as decoded f32 samples, more than
@@ -234,7 +225,7 @@ fn a_long_file_is_decoded_as_it_is_fed_not_held_in_memory() {
     assert_eq!(events.len(), 1, "{events:#?}\n{}", serd.logs());
     let dur = events[0]["duration_s"].as_f64().unwrap();
     assert!((1.0..6.0).contains(&dur), "{:?}", events[0]);
-    let peak = peak_rss_kib(serd.pid());
+    let peak = proc_kib(serd.pid(), "VmHWM");
     assert!(
         peak < 100 * 1024,
         "serd peaked at {peak} KiB resident for a 30 min file\n{}",

@@ -9,8 +9,8 @@ use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use hardening_common::{build_input, client, clips, fd_count, proc_kib, subscriber};
-use ser_e2e::TestEnv;
+use hardening_common::{build_input, client, clips, subscriber};
+use ser_e2e::{fd_count, proc_kib, TestEnv};
 use serde_json::json;
 
 fn garbage(i: usize) -> Vec<u8> {

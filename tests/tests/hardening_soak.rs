@@ -10,8 +10,8 @@ mod hardening_common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hardening_common::{build_input, client, clips, fd_count, history_lines, proc_kib, subscriber};
-use ser_e2e::TestEnv;
+use hardening_common::{build_input, client, clips, history_lines, subscriber};
+use ser_e2e::{fd_count, proc_kib, TestEnv};
 use serde_json::json;
 
 /// How many utterances the daemon's recogniser finds in each clip alone.
