@@ -131,7 +131,7 @@ def _ensemble_recipe(ens: dict | None) -> str:
 
 
 def _member_recipes(ens: dict) -> str:
-    """The members' recipes where they differ (arch and epoch limit of each)."""
+    """The members' recipes where they differ (arch, epoch limit and copies of each)."""
     if _n_recipes(ens) == 1:
         return ""
     return "; recipes " + ", ".join(f"{r['arch']}/{r['max_epochs']} ep/{len(c)} copies"
