@@ -8,6 +8,7 @@
   merge  merge CV reports of disjoint fold subsets run in parallel
   ensemble         score the average of several CV runs (seeds) fold by fold
   export-ensemble  one ONNX graph averaging several `final` runs
+  prior-correct    add the class-prior correction to an exported model
   synth  write a tiny synthetic features dir (for tests of this package)
 
 Features always come from the Rust binary:
@@ -90,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ens.add_argument("--eval", action="append", default=[], metavar="NAME=DIR",
                      help="a degraded copy for the robustness columns; repeatable")
     ens.add_argument("--threads", type=int, default=2)
+    ens.add_argument("--prior-correction", action="store_true",
+                     help="take each fold's training class prior off the output (see ser_train/priors.py)")
     ens.add_argument("runs", nargs="+", type=Path,
                      help="`cv` output dirs of the members (same recipe and features, same --val-seed); one or more")
 
@@ -100,8 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     exe.add_argument("--from-cv", type=Path, help="report.json of the `ensemble` CV: temperature = median of its folds'")
     exe.add_argument("--temperature", type=float, help="overrides --from-cv (default 1)")
     exe.add_argument("--description", default=None, help="ser.description metadata")
+    exe.add_argument("--prior-from", type=Path, metavar="FEATURES",
+                     help="add the class-prior correction of the members' training files (this features dir)")
     exe.add_argument("runs", nargs="+", type=Path, help="`final` output dirs (model.pt + train.json), one per seed")
 
+    pc = sub.add_parser("prior-correct", help="add the class-prior correction to an exported model "
+                        "(for a shipped graph whose member nets are gone; new models: export-ensemble --prior-from)")
+    pc.add_argument("--features", required=True, type=Path, help="the features dir the model was trained on")
+    pc.add_argument("--onnx", required=True, type=Path, help="the exported model (left as it is)")
+    pc.add_argument("--out", required=True, type=Path, help="the .onnx file to write")
+    pc.add_argument("--version", required=True, help="ser.version of the corrected model")
     mrg = sub.add_parser("merge", help="merge the report.json of CV runs over disjoint folds (e.g. run in parallel)")
     mrg.add_argument("--out", required=True, type=Path)
     mrg.add_argument("reports", nargs="+", type=Path, help="report.json files of `cv` runs with the same recipe")
@@ -147,8 +158,27 @@ def main(argv: list[str] | None = None) -> int:
         from . import ensemble
 
         temperature = a.temperature or (train.recipe_from_cv(a.from_cv)[2] if a.from_cv else 1.0)
-        path = ensemble.export(a.runs, a.out, a.version, temperature, a.description)
+        bias = None
+        if a.prior_from:
+            from . import priors
+
+            bias = priors.correction(priors.training_prior(data_mod.load(a.prior_from).items))
+        path = ensemble.export(a.runs, a.out, a.version, temperature, a.description, bias)
         print(path)
+        return 0
+
+    if a.cmd == "prior-correct":
+        import onnx
+
+        from . import priors
+
+        bias = priors.correction(priors.training_prior(data_mod.load(a.features).items))
+        meta = {p.key: p.value for p in onnx.load(str(a.onnx)).metadata_props}
+        desc = meta.get("ser.description", "").rstrip(".")
+        desc = (desc.replace(". Derivative of RAVDESS", f"; class-prior correction {priors.describe(bias)}. "
+                             "Derivative of RAVDESS") if ". Derivative of RAVDESS" in desc
+                else f"{desc}; class-prior correction {priors.describe(bias)}") + "."
+        print(priors.insert_into_onnx(a.onnx, a.out, bias, a.version, desc))
         return 0
 
     if a.cmd == "merge":
@@ -187,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "ensemble":
         from . import ensemble
 
-        rep = ensemble.evaluate_cv(feats, a.runs, a.out, eval_sets)
+        rep = ensemble.evaluate_cv(feats, a.runs, a.out, eval_sets, prior_correction=a.prior_correction)
         print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
         return 0
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import metrics, nets, report
+from . import metrics, nets, priors, report
 from .data import Features, Item, feature_width
 from .train import Recipe, fit_temperature, load_fold_model, per_file, predict_logits
 
@@ -52,26 +52,38 @@ def _labels(items: list[Item]) -> torch.Tensor:
     return torch.tensor([it.label for it in items])
 
 
-def _scores(items: list[Item], seg_probs: torch.Tensor, temperature: float) -> dict:
-    """Per-file UA/WA/ECE/confusion of segment probabilities, calibrated."""
-    cal = torch.softmax(torch.log(seg_probs.clamp_min(1e-12)) / temperature, dim=-1)
+def _calibrated(seg_probs: torch.Tensor, temperature: float, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax(log p / T + b): the temperature and the class-prior correction
+    (`priors`; none when `bias` is None) on the members' mean probability."""
+    z = torch.log(seg_probs.clamp_min(1e-12)) / temperature
+    return torch.softmax(z if bias is None else z + bias, dim=-1)
+
+
+def _scores(items: list[Item], seg_probs: torch.Tensor, temperature: float, bias: torch.Tensor | None = None) -> dict:
+    """Per-file UA/WA/ECE/confusion of segment probabilities, calibrated
+    (ece_uncalibrated: without the temperature, with the bias if any)."""
+    cal = _calibrated(seg_probs, temperature, bias)
     _, y, p = per_file(items, cal)
-    _, _, p_raw = per_file(items, seg_probs)
+    _, _, p_raw = per_file(items, _calibrated(seg_probs, 1.0, bias))
     cm = metrics.confusion(y, p.argmax(1))
     return {"ua": metrics.ua(cm), "wa": metrics.wa(cm), "ece": metrics.ece(p, y),
             "ece_uncalibrated": metrics.ece(p_raw, y), "confusion": cm}
 
 
-def _condition_scores(items: list[Item], seg_probs: torch.Tensor, temperature: float) -> dict:
+def _condition_scores(items: list[Item], seg_probs: torch.Tensor, temperature: float,
+                      bias: torch.Tensor | None = None) -> dict:
     """UA/WA/ECE of one degraded condition (the robustness columns)."""
-    s = _scores(items, seg_probs, temperature)
+    s = _scores(items, seg_probs, temperature, bias)
     return {key: s[key] for key in ("ua", "wa", "ece")}
 
 
-def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[str, Features]) -> dict:
+def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[str, Features],
+                prior_correction: bool = False) -> dict:
     """The ensemble of the fold models of `cv_dirs`, fold by fold, with the
     temperature fitted on the folds' (shared) validation actors; writes
-    OUT/report.json + report.md in the format of a `cv` run."""
+    OUT/report.json + report.md in the format of a `cv` run. With
+    `prior_correction`, each fold's output also removes the class prior of
+    its training files (`priors`; the temperature is fitted with it)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     reps = [json.loads((Path(d) / "report.json").read_text()) for d in cv_dirs]
@@ -104,11 +116,16 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[
             for g, items in groups.items():
                 if items:
                     probs[g] += torch.softmax(predict_logits(net, data, items), dim=-1) / len(cv_dirs)
-        temperature = fit_temperature(torch.log(probs["val"].clamp_min(1e-12)), _labels(groups["val"]))
-        held_out[k] = (groups["test"], probs["test"], temperature)
-        test = _scores(groups["test"], probs["test"], temperature)
-        val = _scores(groups["val"], probs["val"], temperature)
-        robustness, val_robustness = ({n: _condition_scores(groups[f"{n}/{part}"], probs[f"{n}/{part}"], temperature)
+        bias = None
+        if prior_correction:
+            train_items = data.select(folds_k[0]["train_actors"])
+            bias = torch.tensor(priors.correction(priors.training_prior(train_items)), dtype=torch.float32)
+        temperature = fit_temperature(torch.log(probs["val"].clamp_min(1e-12)), _labels(groups["val"]), bias)
+        held_out[k] = (groups["test"], probs["test"], temperature, bias)
+        test = _scores(groups["test"], probs["test"], temperature, bias)
+        val = _scores(groups["val"], probs["val"], temperature, bias)
+        robustness, val_robustness = ({n: _condition_scores(groups[f"{n}/{part}"], probs[f"{n}/{part}"],
+                                                            temperature, bias)
                                        for n in sets} for part in ("test", "val"))
         results.append({
             "fold": k, "train_actors": folds_k[0]["train_actors"], "val_actors": val_a, "test_actors": test_a,
@@ -119,6 +136,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[
             "member_best_epochs": [f["best_epoch"] for f in folds_k],
             "member_ua": [f["ua"] for f in folds_k],
             "temperature": temperature,
+            "class_bias": None if bias is None else [float(v) for v in bias],
             "train_time_s": sum(f["train_time_s"] for f in folds_k),
         })
     cross_fitted_calibration(results, held_out)
@@ -128,13 +146,16 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[
         rep["ece_crossfit_mean"] = statistics.mean(f["ece_crossfit"] for f in results)
         items = [it for k in fold_ids for it in held_out[k][0]]
         probs = torch.cat([held_out[k][1] for k in fold_ids])
-        rep["temperature_held_out"] = fit_temperature(torch.log(probs.clamp_min(1e-12)), _labels(items))
+        rep["temperature_held_out"] = fit_temperature(
+            torch.log(probs.clamp_min(1e-12)), _labels(items),
+            None if results[0]["class_bias"] is None else torch.tensor(results[0]["class_bias"]))
         rep["calibration_pooled"] = pooled_calibration(results, held_out)
     rep["ensemble"] = {"members": [str(d) for d in cv_dirs], "seeds": [r["recipe"]["seed"] for r in reps],
                        "recipes": [r["recipe"] for r in reps],
                        "copies": [[f"{x['perturbation']}:{x['seed']}" for x in r.get("extra_train", [])]
                                   for r in reps],
-                       "member_ua_mean": [r["ua_mean"] for r in reps]}
+                       "member_ua_mean": [r["ua_mean"] for r in reps],
+                       "prior_correction": prior_correction}
     for key in ("extra_train",):
         if key in first:
             rep[key] = first[key]
@@ -156,9 +177,10 @@ def cross_fitted_calibration(results: list[dict], held_out: dict) -> None:
         others = [k for k in held_out if k != f["fold"]]
         items = [it for k in others for it in held_out[k][0]]
         probs = torch.cat([held_out[k][1] for k in others])
-        t = fit_temperature(torch.log(probs.clamp_min(1e-12)), _labels(items))
+        items_k, probs_k, _, bias = held_out[f["fold"]]
+        t = fit_temperature(torch.log(probs.clamp_min(1e-12)), _labels(items), bias)
         f["temperature_crossfit"] = t
-        f["ece_crossfit"] = _scores(held_out[f["fold"]][0], held_out[f["fold"]][1], t)["ece"]
+        f["ece_crossfit"] = _scores(items_k, probs_k, t, bias)["ece"]
 
 
 def pooled_calibration(results: list[dict], held_out: dict) -> dict:
@@ -171,9 +193,9 @@ def pooled_calibration(results: list[dict], held_out: dict) -> dict:
     for name, key in (("validation", "temperature"), ("crossfit", "temperature_crossfit"), ("none", None)):
         ps, ys = [], []
         for f in results:
-            items, probs, _ = held_out[f["fold"]]
+            items, probs, _, bias = held_out[f["fold"]]
             t = f[key] if key else 1.0
-            _, y, p = per_file(items, torch.softmax(torch.log(probs.clamp_min(1e-12)) / t, dim=-1))
+            _, y, p = per_file(items, _calibrated(probs, t, bias))
             ps.append(p)
             ys.append(y)
         p, y = np.concatenate(ps), np.concatenate(ys)
@@ -224,9 +246,11 @@ def load(run: Path) -> tuple[nn.Module, dict]:
     return load_final(run), info
 
 
-def export(runs: list[Path], out: Path, version: str, temperature: float, description: str | None) -> Path:
+def export(runs: list[Path], out: Path, version: str, temperature: float, description: str | None,
+           class_bias: np.ndarray | None = None) -> Path:
     """OUT/model.onnx: the mean of the `final` runs' nets, with `temperature`
-    on top; OUT/train.json records the members."""
+    (and the class-prior correction `class_bias`, if given) on top;
+    OUT/train.json records the members."""
     from .export import export_onnx
 
     info = final_runs_agree(runs)
@@ -234,12 +258,15 @@ def export(runs: list[Path], out: Path, version: str, temperature: float, descri
     desc = description or (
         f"ser speech-emotion model: mean of {len(runs)} nets of arch {info['recipe']['arch']} (seeds "
         f"{info['seeds']}), each trained on RAVDESS actors {info['actors']} for {info['epochs']} epochs, "
-        f"temperature {temperature:.3f}. Derivative of RAVDESS (Livingstone & Russo 2018), CC BY-NC-SA 4.0.")
+        f"temperature {temperature:.3f}"
+        + ("" if class_bias is None else f", class-prior correction {priors.describe(class_bias)}")
+        + ". Derivative of RAVDESS (Livingstone & Russo 2018), CC BY-NC-SA 4.0.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    path = export_onnx(net, out / "model.onnx", info["feature_config"], version, desc, temperature)
+    path = export_onnx(net, out / "model.onnx", info["feature_config"], version, desc, temperature, class_bias)
     (out / "train.json").write_text(json.dumps({
         "version": version, "description": desc, "temperature": temperature,
+        "class_bias": None if class_bias is None else [float(v) for v in class_bias],
         "members": [str(r) for r in runs], "seeds": info["seeds"], "epochs": info["epochs"],
         "actors": info["actors"], "feature_config": info["feature_config"], "recipe": info["recipe"],
         "extra_train": info.get("extra_train", []), "n_parameters": nets.n_parameters(net),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import onnx
 import torch
 from torch import nn
@@ -14,16 +15,22 @@ from .data import feature_width
 
 
 class InferenceWrapper(nn.Module):
-    """features [1, T, F] -> probs [1, 8] = softmax(logits / temperature)."""
+    """features [1, T, F] -> probs [1, 8] = softmax(logits / temperature + class_bias)
+    (`class_bias`: the class-prior correction of `priors`, or none)."""
 
-    def __init__(self, net: nn.Module, temperature: float = 1.0):
+    def __init__(self, net: nn.Module, temperature: float = 1.0, class_bias=None):
         super().__init__()
         self.net = net
         self.register_buffer("inv_temperature", torch.tensor(1.0 / float(temperature)))
+        self.has_bias = class_bias is not None and bool(np.any(np.asarray(class_bias)))
+        if self.has_bias:
+            self.register_buffer("class_bias", torch.tensor(np.asarray(class_bias), dtype=torch.float32))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        logits = self.net(features)
-        return torch.softmax(logits * self.inv_temperature, dim=-1)
+        logits = self.net(features) * self.inv_temperature
+        if self.has_bias:
+            logits = logits + self.class_bias
+        return torch.softmax(logits, dim=-1)
 
 
 def export_onnx(
@@ -33,12 +40,14 @@ def export_onnx(
     version: str,
     description: str,
     temperature: float = 1.0,
+    class_bias=None,
 ) -> Path:
-    """Export `net` (eval mode) to `path` and attach the ser.* metadata."""
+    """Export `net` (eval mode) to `path` and attach the ser.* metadata; the
+    graph applies `temperature` and, if given, `class_bias` (see `priors`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n_features = feature_width(feature_config)
-    wrapper = InferenceWrapper(net, temperature).eval()
+    wrapper = InferenceWrapper(net, temperature, class_bias).eval()
     dummy = torch.randn(1, 100, n_features)
     torch.onnx.export(
         wrapper,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import LABELS, metrics, nets
+from . import LABELS, metrics, nets, priors
 
 
 def build(results: list[dict], recipe, data, net) -> dict:
@@ -113,12 +113,16 @@ def _ensemble_members(ens: dict) -> str:
     return f"{n} seeds" if k == 1 else f"{n} runs of {k} recipes"
 
 
+def _prior_suffix(ens: dict | None) -> str:
+    return ", class-prior corrected" if ens and ens.get("prior_correction") else ""
+
+
 def _ensemble_title(ens: dict | None) -> str:
     if not ens:
         return ""
     if len(ens["members"]) == 1:
-        return ", one run rescored (calibration pooled over folds)"
-    return f", ensemble of {_ensemble_members(ens)}"
+        return ", one run rescored (calibration pooled over folds)" + _prior_suffix(ens)
+    return f", ensemble of {_ensemble_members(ens)}" + _prior_suffix(ens)
 
 
 def _ensemble_recipe(ens: dict | None) -> str:
@@ -126,8 +130,8 @@ def _ensemble_recipe(ens: dict | None) -> str:
     if not ens:
         return ""
     if len(ens["members"]) == 1:
-        return ", one run rescored"
-    return f", {_ensemble_members(ens)} averaged"
+        return ", one run rescored" + _prior_suffix(ens)
+    return f", {_ensemble_members(ens)} averaged" + _prior_suffix(ens)
 
 
 def _member_recipes(ens: dict) -> str:
@@ -158,6 +162,9 @@ def markdown(rep: dict) -> str:
         *([f"- Ensemble: the mean probability of the fold models of {', '.join(f'`{m}`' for m in ens['members'])} "
            f"(seeds {ens['seeds']}{_member_recipes(ens)}; their own UA {', '.join(f'{u * 100:.1f}%' for u in ens['member_ua_mean'])}), "
            "one temperature fitted on the validation actors; best epoch = median of the members'"] if ens else []),
+        *([f"- Class-prior correction (`priors`: the log of each fold's training class frequencies taken off the "
+           f"output, nothing fitted): fold 1 {priors.describe(rep['folds'][0]['class_bias'])}"]
+          if ens and ens.get("prior_correction") else []),
         f"- Folds done: {rep['folds_done']}",
         f"- **UA (mean over folds): {rep['ua_mean'] * 100:.1f}%** (sd {rep['ua_std'] * 100:.1f})",
         f"- **WA (mean over folds): {rep['wa_mean'] * 100:.1f}%** (sd {rep['wa_std'] * 100:.1f})",

@@ -172,11 +172,13 @@ def evaluate(net, data, items, temperature: float = 1.0) -> dict:
             "n_files": int(len(y))}
 
 
-def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
-    """Temperature minimising validation NLL (grid + refine; robust, cheap)."""
+def fit_temperature(logits: torch.Tensor, y: torch.Tensor, bias: torch.Tensor | None = None) -> float:
+    """Temperature minimising validation NLL (grid + refine; robust, cheap),
+    of softmax(logits / T + bias) when a class bias (`priors`) follows it."""
     best_t, best = 1.0, float("inf")
     for t in np.exp(np.linspace(math.log(0.25), math.log(8.0), 121)):
-        nll = float(F.cross_entropy(logits / float(t), y))
+        z = logits / float(t)
+        nll = float(F.cross_entropy(z if bias is None else z + bias, y))
         if nll < best:
             best_t, best = float(t), nll
     return best_t

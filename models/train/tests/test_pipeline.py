@@ -275,6 +275,104 @@ class EnsembleTests(unittest.TestCase):
         np.testing.assert_allclose(sess.run(["probs"], {"features": x.numpy()})[0], want, atol=1e-5)
 
 
+class PriorCorrectionTests(unittest.TestCase):
+    """The class-prior correction (ser_train/priors.py): the bias follows
+    from the training files' labels, the exported graph applies it, and an
+    already exported graph can take it on."""
+
+    def _ravdess_like(self, d: Path) -> Path:
+        """Synthetic features with one neutral file per actor and two of
+        every other emotion (RAVDESS has no strong-intensity neutral)."""
+        data.write_synthetic(d, per_class=2, seed=0)
+        index = json.loads((d / "index.json").read_text())
+        index["items"] = [it for it in index["items"] if not (it["label"] == 0 and Path(it["path"]).stem.split("-")[5] == "02")]
+        (d / "index.json").write_text(json.dumps(index))
+        return d
+
+    def test_prior_counts_files_not_segments_and_favours_the_rare_class(self):
+        from ser_train import priors
+
+        feats = data.load(self._ravdess_like(Path(tempfile.mkdtemp()) / "f"))
+        prior = priors.training_prior(feats.items)
+        np.testing.assert_allclose(prior, [1 / 15] + [2 / 15] * 7)  # two-segment files count once
+        b = priors.correction(prior)
+        self.assertAlmostEqual(float(b.mean()), 0.0, places=12)
+        np.testing.assert_allclose(b[0] - b[1:], np.log(2.0))  # neutral gets log 2 more than each other class
+        np.testing.assert_allclose(priors.correction(np.full(8, 1 / 8)), np.zeros(8), atol=1e-12)
+        absent = priors.correction(np.array([0.0] + [1 / 7] * 7))
+        self.assertEqual(absent[0], 0.0)  # never learnt: not forced either way
+        self.assertTrue(np.all(np.isfinite(absent)))
+        self.assertIn("neutral +", priors.describe(b))
+        with self.assertRaisesRegex(ValueError, "no training files"):
+            priors.training_prior([])
+
+    def test_export_applies_the_bias_and_an_exported_graph_can_take_it_on(self):
+        import onnx
+        import onnxruntime as ort
+
+        from ser_train import priors
+
+        torch.manual_seed(2)
+        net = nets.build("seed", 40).eval()
+        nets.set_normalisation(net, np.zeros(40), np.ones(40))
+        d = Path(tempfile.mkdtemp())
+        b = priors.correction(np.array([1 / 15] + [2 / 15] * 7))
+        plain = export_onnx(net, d / "plain.onnx", DEFAULT_FEATURE_CONFIG, "p-1", "plain. Derivative of RAVDESS x.", 1.5)
+        biased = export_onnx(net, d / "biased.onnx", DEFAULT_FEATURE_CONFIG, "b-1", "biased", 1.5, class_bias=b)
+        x = torch.randn(1, 57, 40) * 3
+        with torch.no_grad():
+            want = torch.softmax(net(x) / 1.5 + torch.tensor(b, dtype=torch.float32), -1).numpy()
+        got = ort.InferenceSession(str(biased)).run(["probs"], {"features": x.numpy()})[0]
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        p_plain = ort.InferenceSession(str(plain)).run(["probs"], {"features": x.numpy()})[0]
+        self.assertGreater(got[0, 0], p_plain[0, 0], "neutral gains probability")
+        np.testing.assert_allclose(priors.reweight(p_plain, b), got, atol=1e-5)
+
+        # graph surgery on the plain export: the same output as the biased export
+        out = priors.insert_into_onnx(plain, d / "surgery.onnx", b, "p-2", "plain, corrected")
+        meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+        self.assertEqual((meta["ser.version"], meta["ser.description"]), ("p-2", "plain, corrected"))
+        self.assertEqual(json.loads(meta["ser.labels"]), LABELS)
+        got2 = ort.InferenceSession(str(out)).run(["probs"], {"features": x.numpy()})[0]
+        np.testing.assert_allclose(got2, want, atol=1e-5)
+        with self.assertRaisesRegex(SystemExit, "already has a class bias"):
+            priors.insert_into_onnx(out, d / "twice.onnx", b, "p-3", "twice")
+
+        # through the command line, with the prior of a features dir
+        from ser_train.__main__ import main
+
+        feats_dir = self._ravdess_like(d / "f")
+        self.assertEqual(main(["prior-correct", "--features", str(feats_dir), "--onnx", str(plain),
+                               "--out", str(d / "cli.onnx"), "--version", "p-4"]), 0)
+        meta = {p.key: p.value for p in onnx.load(str(d / "cli.onnx")).metadata_props}
+        self.assertEqual(meta["ser.version"], "p-4")
+        self.assertIn("class-prior correction neutral +", meta["ser.description"])
+        self.assertTrue(meta["ser.description"].endswith("Derivative of RAVDESS x."), meta["ser.description"])
+        got3 = ort.InferenceSession(str(d / "cli.onnx")).run(["probs"], {"features": x.numpy()})[0]
+        np.testing.assert_allclose(got3, want, atol=1e-5)
+
+    def test_ensemble_scoring_with_the_correction(self):
+        from ser_train import ensemble, priors
+
+        torch.set_num_threads(2)
+        d = Path(tempfile.mkdtemp())
+        feats = data.load(self._ravdess_like(d / "f"))
+        train.run_cv(feats, train.Recipe(max_epochs=2, patience=2, seed=1, val_seed=0), d / "cv", fold_ids=[5, 6])
+        plain = ensemble.evaluate_cv(feats, [d / "cv"], d / "plain", {})
+        rep = ensemble.evaluate_cv(feats, [d / "cv"], d / "corrected", {}, prior_correction=True)
+        self.assertIsNone(plain["folds"][0]["class_bias"])
+        for f in rep["folds"]:
+            want = priors.correction(priors.training_prior(feats.select(f["train_actors"])))
+            np.testing.assert_allclose(f["class_bias"], want, atol=1e-6)
+            self.assertAlmostEqual(f["class_bias"][0] - f["class_bias"][1], float(np.log(2.0)), places=5)
+        self.assertTrue(rep["ensemble"]["prior_correction"])
+        md = (d / "corrected" / "report.md").read_text()
+        self.assertIn("class-prior corrected", md)
+        self.assertIn("Class-prior correction", md)
+        self.assertIn("class-prior corrected", report_table([d / "corrected"]))
+        self.assertNotIn("class-prior", report_table([d / "plain"]))
+
+
 def report_table(paths):
     from ser_train import report
 
