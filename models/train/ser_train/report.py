@@ -148,6 +148,21 @@ def _archs(rep: dict) -> str:
     return " + ".join(f"`{a}`" for a in dict.fromkeys(archs))
 
 
+def _copies_lines(rep: dict) -> list[str]:
+    """The augmented training copies: one line, or one per member when the
+    members of an ensemble trained on different sets of copies."""
+    ens = rep.get("ensemble")
+    copies = ens.get("copies") if ens else None
+    if copies and len({tuple(c) for c in copies}) > 1:
+        return [f"- Augmented training copies of member {i + 1} (`{Path(m).name}`): "
+                + (", ".join(f"`{c}`" for c in cs) or "none")
+                for i, (m, cs) in enumerate(zip(ens["members"], copies))]
+    if rep.get("extra_train"):
+        return ["- Augmented training copies: "
+                + ", ".join(f"`{x['perturbation']}` seed {x['seed']}" for x in rep["extra_train"])]
+    return []
+
+
 def markdown(rep: dict) -> str:
     r = rep["recipe"]
     ens = rep.get("ensemble")
@@ -184,8 +199,7 @@ def markdown(rep: dict) -> str:
                        for k, label in (("validation", "with the validation temperatures"),
                                         ("crossfit", "with the cross-fitted ones"), ("none", "without")))]
           if cp else []),
-        *([f"- Augmented training copies: " + ", ".join(f"`{x['perturbation']}` seed {x['seed']}" for x in rep["extra_train"])]
-          if rep.get("extra_train") else []),
+        *_copies_lines(rep),
         f"- Parameters: {rep['n_parameters']} ({rep['model_size_bytes_fp32'] / 1024:.0f} KiB fp32)",
         f"- Training time (all folds, CPU): {rep['train_time_s_total'] / 60:.1f} min",
         f"- Features: `{json.dumps(rep['feature_config'], separators=(',', ':'))}`",

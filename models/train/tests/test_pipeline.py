@@ -242,6 +242,12 @@ class EnsembleTests(unittest.TestCase):
         self.assertEqual(report_mod._n_recipes(ens), 2)
         self.assertIn("crnn/120 ep/2 copies", report_mod._member_recipes(ens))
         self.assertEqual(report_mod._copies_column({"ensemble": ens, "extra_train": [{}]}), "1 / 2")
+        lines = report_mod._copies_lines({"ensemble": ens, "extra_train": [{"perturbation": "random", "seed": 1}]})
+        self.assertEqual(lines, ["- Augmented training copies of member 1 (`a`): `random:1`",
+                                 "- Augmented training copies of member 2 (`b`): `random:1`, `random-pitch:7`"])
+        self.assertEqual(report_mod._copies_lines({"ensemble": {**ens, "copies": [["random:1"], ["random:1"]]},
+                                                   "extra_train": [{"perturbation": "random", "seed": 1}]}),
+                         ["- Augmented training copies: `random` seed 1"])
         self.assertEqual(report_mod._n_recipes({**ens, "copies": [["random:1"], ["random:1"]]}), 1)
 
         # members with other validation actors are refused
