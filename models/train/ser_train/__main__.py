@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     fin.add_argument("--temperature", type=float, help="softmax temperature baked into the graph (overrides --from-cv; default 1)")
     fin.add_argument("--version", required=True, help="ser.version metadata, e.g. seed-lstm-1")
     fin.add_argument("--description", default=None, help="ser.description metadata")
+    fin.add_argument("--prior-correction", action="store_true",
+                     help="take the training files' class prior off the output (see ser_train/priors.py)")
 
     rs = sub.add_parser("rescore", help="score a CV run's saved fold models on degraded copies (no retraining)")
     rs.add_argument("--features", required=True, type=Path, help="the clean features dir the CV was run on")
@@ -263,8 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     desc = a.description or (
         f"ser speech-emotion model, arch {recipe.arch}, trained on RAVDESS actors "
         f"{sorted({it.actor for it in feats.items})} for {epochs} epochs (seed {recipe.seed}), "
-        f"temperature {temperature:.3f}. Derivative of RAVDESS (Livingstone & Russo 2018), CC BY-NC-SA 4.0.")
-    path = train.run_final(feats, recipe, a.out, epochs, temperature, a.version, desc, extra_train=extra)
+        f"temperature {temperature:.3f}"
+        + (", class-prior correction" if a.prior_correction else "")
+        + ". Derivative of RAVDESS (Livingstone & Russo 2018), CC BY-NC-SA 4.0.")
+    path = train.run_final(feats, recipe, a.out, epochs, temperature, a.version, desc, extra_train=extra,
+                           prior_correction=a.prior_correction)
     print(path)
     return 0
 

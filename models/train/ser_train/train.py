@@ -416,17 +416,24 @@ def rescore(data: Features, cv_dir: Path, eval_sets: dict[str, Features]) -> dic
 
 
 def run_final(data: Features, recipe: Recipe, out: Path, epochs: int, temperature: float,
-              version: str, description: str, extra_train: list[Features] | None = None) -> Path:
+              version: str, description: str, extra_train: list[Features] | None = None,
+              prior_correction: bool = False) -> Path:
+    """Train on every item of `data` for `epochs` and export OUT/model.onnx
+    (+ model.pt, train.json); with `prior_correction` the graph also takes
+    the training files' class prior off its output (`priors`)."""
+    from . import priors
     from .export import export_onnx
 
     out.mkdir(parents=True, exist_ok=True)
     copies = [data.foreign(x) for x in (extra_train or [])]
     net, info = train_model(data, data.items, [], recipe, epochs=epochs, tag="final", copies=copies)
-    path = export_onnx(net, out / "model.onnx", data.feature_config, version, description, temperature)
+    bias = priors.correction(priors.training_prior(data.items)) if prior_correction else None
+    path = export_onnx(net, out / "model.onnx", data.feature_config, version, description, temperature, bias)
     torch.save(net.state_dict(), out / "model.pt")
     info = {k: v for k, v in info.items() if k != "temperature"}  # no validation set here
     (out / "train.json").write_text(json.dumps({
         **info, "recipe": asdict(recipe), "epochs": epochs, "temperature": temperature, "version": version,
+        "class_bias": None if bias is None else [float(v) for v in bias],
         "description": description, "actors": sorted({it.actor for it in data.items}),
         "n_segments": len(data.items), "n_parameters": nets.n_parameters(net),
         "model_bytes": path.stat().st_size, "feature_config": data.feature_config,

@@ -357,6 +357,65 @@ class PriorCorrectionTests(unittest.TestCase):
         got3 = ort.InferenceSession(str(d / "cli.onnx")).run(["probs"], {"features": x.numpy()})[0]
         np.testing.assert_allclose(got3, want, atol=1e-5)
 
+    def test_final_and_export_ensemble_with_the_correction_and_their_parity_fixtures(self):
+        import subprocess
+        import sys
+
+        import onnxruntime as ort
+
+        from ser_train import ensemble, priors
+        from ser_train.__main__ import main
+
+        torch.set_num_threads(2)
+        d = Path(tempfile.mkdtemp())
+        fdir = self._ravdess_like(d / "f")
+        feats = data.load(fdir)
+        b = priors.correction(priors.training_prior(feats.items))
+        for seed in (3, 4):
+            train.run_final(feats, train.Recipe(seed=seed), d / f"final{seed}", epochs=1, temperature=1.2,
+                            version="t", description="t", prior_correction=seed == 3)
+        info = json.loads((d / "final3" / "train.json").read_text())
+        np.testing.assert_allclose(info["class_bias"], b, atol=1e-6)
+        self.assertIsNone(json.loads((d / "final4" / "train.json").read_text())["class_bias"])
+        x = torch.from_numpy(feats.matrix(feats.items[0]))[None]
+        net3 = ensemble.load_final(d / "final3")
+        with torch.no_grad():
+            want = torch.softmax(net3(x) / 1.2 + torch.tensor(b, dtype=torch.float32), -1).numpy()
+        got = ort.InferenceSession(str(d / "final3" / "model.onnx")).run(["probs"], {"features": x.numpy()})[0]
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+        self.assertEqual(main(["export-ensemble", "--out", str(d / "ens"), "--version", "ens-2", "--temperature", "0.9",
+                               "--prior-from", str(fdir), str(d / "final3"), str(d / "final4")]), 0)
+        info = json.loads((d / "ens" / "train.json").read_text())
+        np.testing.assert_allclose(info["class_bias"], b, atol=1e-6)
+        self.assertIn("class-prior correction neutral +0.607", info["description"])
+        net, _ = ensemble.load(d / "ens")
+        with torch.no_grad():
+            want = torch.softmax(net(x) / 0.9 + torch.tensor(b, dtype=torch.float32), -1).numpy()
+        got = ort.InferenceSession(str(d / "ens" / "model.onnx")).run(["probs"], {"features": x.numpy()})[0]
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+        # the parity fixture of the biased ensemble, and the same fixture made by
+        # reweighting the fixture of its unbiased twin (the `prior-correct` route)
+        script = Path(__file__).resolve().parent.parent / "make_parity_fixture.py"
+        self.assertEqual(main(["export-ensemble", "--out", str(d / "plain"), "--version", "ens-1", "--temperature", "0.9",
+                               str(d / "final3"), str(d / "final4")]), 0)
+        self.assertEqual(main(["prior-correct", "--features", str(fdir), "--onnx", str(d / "plain" / "model.onnx"),
+                               "--out", str(d / "corrected.onnx"), "--version", "ens-2"]), 0)
+        run = lambda *args: subprocess.run([sys.executable, str(script), *map(str, args)], check=True,  # noqa: E731
+                                           capture_output=True, cwd=script.parent)
+        run("--run", d / "ens", "--onnx", d / "ens" / "model.onnx", "--out", d / "fx-direct.json")
+        run("--run", d / "plain", "--onnx", d / "plain" / "model.onnx", "--out", d / "fx-plain.json")
+        run("--reweight-of", d / "fx-plain.json", "--prior-from", fdir, "--onnx", d / "corrected.onnx",
+            "--out", d / "fx-reweighted.json")
+        direct, reweighted = (json.loads((d / n).read_text()) for n in ("fx-direct.json", "fx-reweighted.json"))
+        self.assertEqual(reweighted["model_version"], "ens-2")
+        for a, c in zip(direct["cases"], reweighted["cases"]):
+            np.testing.assert_allclose(a["probs"], c["probs"], atol=1e-5)
+        with self.assertRaises(subprocess.CalledProcessError):  # a fixture already for that model
+            run("--reweight-of", d / "fx-reweighted.json", "--prior-from", fdir, "--onnx", d / "corrected.onnx",
+                "--out", d / "fx-twice.json")
+
     def test_ensemble_scoring_with_the_correction(self):
         from ser_train import ensemble, priors
 
