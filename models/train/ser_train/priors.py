@@ -68,6 +68,8 @@ def insert_into_onnx(src: Path, dst: Path, bias: np.ndarray, version: str, descr
     import onnx
     from onnx import helper, numpy_helper
 
+    if Path(dst).resolve() == Path(src).resolve():
+        raise SystemExit(f"{dst}: write the corrected model to another file than {src} (it is checked against it)")
     model = onnx.load(str(src))
     graph = model.graph
     finals = [n for n in graph.node if n.op_type == "Softmax" and list(n.output) == ["probs"]]

@@ -341,6 +341,8 @@ class PriorCorrectionTests(unittest.TestCase):
         self.assertEqual(json.loads(meta["ser.labels"]), LABELS)
         got2 = ort.InferenceSession(str(out)).run(["probs"], {"features": x.numpy()})[0]
         np.testing.assert_allclose(got2, want, atol=1e-5)
+        with self.assertRaisesRegex(SystemExit, "another file"):
+            priors.insert_into_onnx(plain, plain, b, "p-2", "in place")
         with self.assertRaisesRegex(SystemExit, "already has a class bias"):
             priors.insert_into_onnx(out, d / "twice.onnx", b, "p-3", "twice")
 
