@@ -152,8 +152,11 @@ fn notifications_follow_mood_changes_rate_limit_and_off_switches() {
         )
     };
 
+    // every run's notifications and logs are printed before any assertion
+    let (both, off_config, off_flag, limited, socket) =
+        (shown(0), shown(1), shown(2), shown(3), shown(4));
+
     // 1. both changes announced, in order, with the emoji, icon and context
-    let both = shown(0);
     assert_eq!(both.len(), 2, "expected A then B: {both:#?}");
     assert_eq!(both[0].summary, summary(&a));
     assert_eq!(both[1].summary, summary(&b));
@@ -171,18 +174,20 @@ fn notifications_follow_mood_changes_rate_limit_and_off_switches() {
     assert!(both[1].body.contains(&was), "{:?} lacks {was:?}", both[1]);
 
     // 2. min_interval_s = 3600: only the first
-    let limited = shown(3);
-    assert_eq!(limited.len(), 1, "{limited:#?}");
+    // (on a mismatch, everything the server kept, to tell a lost or merged
+    // notification from one never sent)
+    let all = || format!("all of dunst's history: {:#?}", dunst_history(&rig));
+    assert_eq!(limited.len(), 1, "{limited:#?}\n{}", all());
     assert_eq!(limited[0].summary, summary(&a));
 
     // 3. the off switches
-    assert!(shown(1).is_empty(), "config enabled = false");
-    assert!(shown(2).is_empty(), "--no-notify");
-    let socket = shown(4);
+    assert!(off_config.is_empty(), "config enabled = false");
+    assert!(off_flag.is_empty(), "--no-notify");
     assert_eq!(
         socket.len(),
         1,
-        "off over the socket for A, on again for B: {socket:#?}"
+        "off over the socket for A, on again for B: {socket:#?}\n{}",
+        all()
     );
     assert_eq!(socket[0].summary, summary(&b));
 }
