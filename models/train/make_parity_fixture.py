@@ -100,7 +100,7 @@ def reweighted(a: argparse.Namespace) -> None:
     if not a.prior_from:
         raise SystemExit("--reweight-of needs --prior-from (the features dir of the class prior)")
     old = json.loads(a.reweight_of.read_text())
-    bias = priors.correction(priors.training_prior(data.load(a.prior_from).items))
+    bias = priors.bias_of(data.load(a.prior_from).items)
     meta = {p.key: p.value for p in onnx.load(str(a.onnx)).metadata_props}
     if old["model_version"] == meta.get("ser.version"):
         raise SystemExit(f"{a.reweight_of} is already the fixture of {a.onnx} ({old['model_version']})")

@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.prior_from:
             from . import priors
 
-            bias = priors.correction(priors.training_prior(data_mod.load(a.prior_from).items))
+            bias = priors.bias_of(data_mod.load(a.prior_from).items)
         path = ensemble.export(a.runs, a.out, a.version, temperature, a.description, bias)
         print(path)
         return 0
@@ -174,12 +174,12 @@ def main(argv: list[str] | None = None) -> int:
 
         from . import priors
 
-        bias = priors.correction(priors.training_prior(data_mod.load(a.features).items))
-        meta = {p.key: p.value for p in onnx.load(str(a.onnx)).metadata_props}
-        desc = meta.get("ser.description", "").rstrip(".")
-        desc = (desc.replace(". Derivative of RAVDESS", f"; class-prior correction {priors.describe(bias)}. "
-                             "Derivative of RAVDESS") if ". Derivative of RAVDESS" in desc
-                else f"{desc}; class-prior correction {priors.describe(bias)}") + "."
+        bias = priors.bias_of(data_mod.load(a.features).items)
+        desc = {p.key: p.value for p in onnx.load(str(a.onnx)).metadata_props}.get("ser.description", "")
+        note = f"class-prior correction {priors.describe(bias)}"
+        # the note goes before the licence sentence, or at the end
+        head, licence, tail = desc.partition(". Derivative of RAVDESS")
+        desc = f"{head}; {note}{licence}{tail}" if licence else f"{desc.rstrip('.')}; {note}."
         print(priors.insert_into_onnx(a.onnx, a.out, bias, a.version, desc))
         return 0
 

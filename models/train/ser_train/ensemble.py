@@ -119,7 +119,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[
         bias = None
         if prior_correction:
             train_items = data.select(folds_k[0]["train_actors"])
-            bias = torch.tensor(priors.correction(priors.training_prior(train_items)), dtype=torch.float32)
+            bias = torch.tensor(priors.bias_of(train_items), dtype=torch.float32)
         temperature = fit_temperature(torch.log(probs["val"].clamp_min(1e-12)), _labels(groups["val"]), bias)
         held_out[k] = (groups["test"], probs["test"], temperature, bias)
         test = _scores(groups["test"], probs["test"], temperature, bias)
@@ -144,11 +144,8 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[
                           sum(r["n_parameters"] for r in reps))
     if len(held_out) > 1:
         rep["ece_crossfit_mean"] = statistics.mean(f["ece_crossfit"] for f in results)
-        items = [it for k in fold_ids for it in held_out[k][0]]
-        probs = torch.cat([held_out[k][1] for k in fold_ids])
-        rep["temperature_held_out"] = fit_temperature(
-            torch.log(probs.clamp_min(1e-12)), _labels(items),
-            None if results[0]["class_bias"] is None else torch.tensor(results[0]["class_bias"]))
+        items, probs, bias = _pooled(held_out, fold_ids)
+        rep["temperature_held_out"] = fit_temperature(torch.log(probs.clamp_min(1e-12)), _labels(items), bias)
         rep["calibration_pooled"] = pooled_calibration(results, held_out)
     rep["ensemble"] = {"members": [str(d) for d in cv_dirs], "seeds": [r["recipe"]["seed"] for r in reps],
                        "recipes": [r["recipe"] for r in reps],
@@ -164,6 +161,17 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[
     return rep
 
 
+def _pooled(held_out: dict, folds: list[int]) -> tuple[list[Item], torch.Tensor, torch.Tensor | None]:
+    """The held-out items and probabilities of `folds`, one after another,
+    with each row's class bias (its own fold's; None without the correction)."""
+    items = [it for k in folds for it in held_out[k][0]]
+    probs = torch.cat([held_out[k][1] for k in folds])
+    if held_out[folds[0]][3] is None:
+        return items, probs, None
+    bias = torch.cat([held_out[k][3].expand(len(held_out[k][1]), -1) for k in folds])
+    return items, probs, bias
+
+
 def cross_fitted_calibration(results: list[dict], held_out: dict) -> None:
     """Temperature scaling without the validation actors' selection bias:
     fold k's temperature is fitted on the held-out (test) predictions of the
@@ -174,13 +182,11 @@ def cross_fitted_calibration(results: list[dict], held_out: dict) -> None:
     if len(held_out) < 2:
         return
     for f in results:
-        others = [k for k in held_out if k != f["fold"]]
-        items = [it for k in others for it in held_out[k][0]]
-        probs = torch.cat([held_out[k][1] for k in others])
-        items_k, probs_k, _, bias = held_out[f["fold"]]
+        items, probs, bias = _pooled(held_out, [k for k in held_out if k != f["fold"]])
         t = fit_temperature(torch.log(probs.clamp_min(1e-12)), _labels(items), bias)
         f["temperature_crossfit"] = t
-        f["ece_crossfit"] = _scores(items_k, probs_k, t, bias)["ece"]
+        items_k, probs_k, _, bias_k = held_out[f["fold"]]
+        f["ece_crossfit"] = _scores(items_k, probs_k, t, bias_k)["ece"]
 
 
 def pooled_calibration(results: list[dict], held_out: dict) -> dict:

@@ -50,6 +50,11 @@ def correction(prior: np.ndarray) -> np.ndarray:
     return b
 
 
+def bias_of(items: list[Item]) -> np.ndarray:
+    """The correction for a net trained on `items`: `correction(training_prior(items))`."""
+    return correction(training_prior(items))
+
+
 def describe(bias: np.ndarray) -> str:
     """The bias in words, for reports and the model's description."""
     b = np.asarray(bias)

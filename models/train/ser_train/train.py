@@ -427,7 +427,7 @@ def run_final(data: Features, recipe: Recipe, out: Path, epochs: int, temperatur
     out.mkdir(parents=True, exist_ok=True)
     copies = [data.foreign(x) for x in (extra_train or [])]
     net, info = train_model(data, data.items, [], recipe, epochs=epochs, tag="final", copies=copies)
-    bias = priors.correction(priors.training_prior(data.items)) if prior_correction else None
+    bias = priors.bias_of(data.items) if prior_correction else None
     path = export_onnx(net, out / "model.onnx", data.feature_config, version, description, temperature, bias)
     torch.save(net.state_dict(), out / "model.pt")
     info = {k: v for k, v in info.items() if k != "temperature"}  # no validation set here
