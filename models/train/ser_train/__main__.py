@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     cv.add_argument("--folds", default="1,2,3,4,5,6", help="comma-separated subset of folds (default all 6)")
     cv.add_argument("--max-epochs", type=int, default=None, help="override the recipe's max epochs")
     cv.add_argument("--patience", type=int, default=None, help="override the recipe's early-stopping patience")
+    cv.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                    help="keep an exponential moving average of the weights (decay per step, e.g. 0.997) and "
+                         "validate, choose and export it instead of the raw weights")
     cv.add_argument("--val-seed", type=int, default=None,
                     help="seed of the validation-actor draw (default: --seed); give the same one to every "
                          "member of a seed ensemble (see `ensemble`)")
@@ -233,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             recipe = replace(recipe, max_epochs=a.max_epochs)
         if a.patience:
             recipe = replace(recipe, patience=a.patience)
+        if a.ema is not None:
+            recipe = replace(recipe, ema=a.ema)
         fold_ids = [int(x) for x in a.folds.split(",") if x.strip()]
         rep = train.run_cv(feats, recipe, a.out, fold_ids, extra_train=extra, eval_sets=eval_sets)
         print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")

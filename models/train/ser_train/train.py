@@ -36,6 +36,10 @@ class Recipe:
     augment: bool = False  # SpecAugment-style masks + gain/noise on the features
     mixup: float = 0.0  # mixup alpha (0 = off)
     label_smoothing: float = 0.0
+    # decay per optimiser step of an exponential moving average of the
+    # weights (0 = off); with it, validation, epoch choice and export use
+    # the averaged net
+    ema: float = 0.0
     n_val: int = 4  # validation actors taken from the training actors
     seed: int = 0
     # seed of the validation-actor draw (None: `seed`); members of a seed
@@ -242,6 +246,9 @@ def train_model(data: Features, train_items: list[Item], val_items: list[Item], 
     kind = data.feature_config.get("kind", "mfcc")
     history, best, best_state, best_epoch, stale = [], None, None, 0, 0
     versions = _versions(train_items, copies) if copies else None
+    ema = (torch.optim.swa_utils.AveragedModel(
+        net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(recipe.ema), use_buffers=True)
+        if recipe.ema else None)
     t0 = time.time()
     for epoch in range(1, n_epochs + 1):
         net.train()
@@ -272,16 +279,19 @@ def train_model(data: Features, train_items: list[Item], val_items: list[Item], 
             # sized for: hold the last learning rate rather than overrun
             if sched and sched.last_epoch + 1 < sched.total_steps:
                 sched.step()
+            if ema is not None:
+                ema.update_parameters(net)
             tot += float(loss.detach()) * len(batch)
             n += len(batch)
         row = {"epoch": epoch, "train_loss": tot / n, "elapsed_s": round(time.time() - t0, 1)}
+        scored = net if ema is None else ema.module
         if val_items:
-            ev = evaluate(net, data, val_items)
+            ev = evaluate(scored, data, val_items)
             row.update(val_ua=ev["ua"], val_wa=ev["wa"], val_nll=ev["nll"])
             key = (ev["ua"], -ev["nll"])
             if best is None or key > best:
                 best, best_epoch, stale = key, epoch, 0
-                best_state = {k: v.clone() for k, v in net.state_dict().items()}
+                best_state = {k: v.clone() for k, v in scored.state_dict().items()}
             else:
                 stale += 1
         history.append(row)
@@ -296,6 +306,8 @@ def train_model(data: Features, train_items: list[Item], val_items: list[Item], 
         temperature = fit_temperature(logits, torch.tensor([it.label for it in val_items]))
     else:
         best_epoch = n_epochs
+        if ema is not None:
+            net.load_state_dict(ema.module.state_dict())
     net.eval()
     return net, {"history": history, "best_epoch": best_epoch, "temperature": temperature,
                  "train_time_s": round(time.time() - t0, 1)}

@@ -156,6 +156,23 @@ class TrainTests(unittest.TestCase):
                          "the same degraded set scores the same through the saved model")
         self.assertEqual(new["ua_mean"], rep["ua_mean"])
 
+    def test_weight_averaging_is_what_is_validated_and_kept(self):
+        torch.set_num_threads(2)
+        d = Path(tempfile.mkdtemp())
+        data.write_synthetic(d / "feats", per_class=2)
+        feats = data.load(d / "feats")
+        tr, te = feats.select(list(range(1, 21))), feats.select([21, 22, 23, 24])
+        # an average that barely moves keeps (about) the initial weights: chance level
+        frozen, _ = train.train_model(feats, tr, [], train.Recipe(ema=1 - 1e-9), epochs=6)
+        self.assertLess(train.evaluate(frozen, feats, te)["ua"], 0.4)
+        # a short average follows the training: it learns the task
+        learned, _ = train.train_model(feats, tr, [], train.Recipe(ema=0.9), epochs=6)
+        self.assertGreater(train.evaluate(learned, feats, te)["ua"], 0.8)
+        # with validation actors the epochs are chosen on the averaged net
+        rep = train.run_cv(feats, train.Recipe(max_epochs=6, patience=3, ema=0.9), d / "cv", fold_ids=[3])
+        self.assertGreater(rep["ua_mean"], 0.8)
+        self.assertEqual(rep["recipe"]["ema"], 0.9, "the report records the averaging")
+
     def test_copies_swap_whole_files_and_never_add_other_actors(self):
         a = data.Item("A/x.wav", 1, 0, 0, 0, 5)
         b = data.Item("A/x.wav", 1, 0, 1, 5, 5)
