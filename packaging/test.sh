@@ -77,6 +77,12 @@ else
   for s in clippy rig test pytests smoke deb fuzz; do skip "$s" "the build failed"; done
 fi
 
+if [ -s "$RIG_RUN/trayhost.deaths" ]; then
+  echo
+  echo "tray host deaths during the run (tests/rig/tray.sh restarted each; logs in $RIG_RUN):"
+  sed 's/^/  /' "$RIG_RUN/trayhost.deaths"
+fi
+
 echo
 echo "================ summary ($(( $(date +%s) - START ))s) ================"
 printf '%s\n' "${RESULTS[@]}"

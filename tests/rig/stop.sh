@@ -5,13 +5,19 @@ RIG_RUN=${RIG_RUN:-/tmp/ser-rig}
 [ -d "$RIG_RUN" ] || exit 0
 export DBUS_SESSION_BUS_ADDRESS="unix:path=$RIG_RUN/bus"
 pids=()
+# the tray host's supervisor first, so that it does not restart the host it sees die
+if [ -f "$RIG_RUN/trayhost.pid" ]; then
+  sup=$(cat "$RIG_RUN/trayhost.pid"); rm -f "$RIG_RUN/trayhost.pid"
+  kill "$sup" 2>/dev/null
+  for _ in $(seq 1 40); do kill -0 "$sup" 2>/dev/null || break; sleep 0.05; done
+fi
 if [ -S "$RIG_RUN/bus" ]; then
   for name in org.freedesktop.Notifications org.kde.StatusNotifierWatcher; do
     pid=$(timeout 2 busctl --user status "$name" 2>/dev/null | awk -F= '/^PID=/{print $2}')
     [ -n "$pid" ] && pids+=("$pid")
   done
 fi
-for n in trayhost dunst pulseaudio dbus xvfb; do
+for n in dunst pulseaudio dbus xvfb; do
   f="$RIG_RUN/$n.pid"
   [ -f "$f" ] && pids+=("$(cat "$f")")
   rm -f "$f"

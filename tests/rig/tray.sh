@@ -22,40 +22,48 @@ pid=$(busctl --user status org.kde.StatusNotifierWatcher 2>/dev/null | awk -F= '
 if [ -n "${pid:-}" ]; then kill "$pid" 2>/dev/null || true; fi
 for _ in $(seq 1 100); do busctl --user status org.kde.StatusNotifierWatcher >/dev/null 2>&1 || break; sleep 0.05; done
 
-# Wait for the watcher name; false if the host died first or 10 s passed.
+# Run a host under a supervisor that restarts it when it dies, as a desktop session
+# restarts its panel. gtk-sni-tray-standalone sometimes dies on a D-Bus race (a
+# "Pattern match failure" after an UnknownObject or NoReply answer, when an item
+# vanishes while the host reads its properties; seen at start-up and once mid-run in
+# CI). Every death is kept: a line in $RIG_RUN/trayhost.deaths and the dead host's
+# log as trayhost.death-PID.log. The supervisor's pid goes in trayhost.pid; killing it
+# stops the host too. It gives up after 20 deaths (a host that cannot start at all).
+supervise() {
+  local n=0 child rc
+  trap 'kill "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM INT
+  while [ "$n" -lt 20 ]; do
+    "$@" > "$RIG_RUN/trayhost.log" 2>&1 &
+    child=$!
+    rc=0; wait "$child" || rc=$?
+    n=$((n + 1))
+    cp "$RIG_RUN/trayhost.log" "$RIG_RUN/trayhost.death-$child.log"
+    echo "$(date +%FT%T.%N) $1 (pid $child) died (exit $rc) and was restarted; its log: trayhost.death-$child.log" \
+      >> "$RIG_RUN/trayhost.deaths"
+    sleep 0.2
+  done
+  echo "$(date +%FT%T.%N) $1 died 20 times; the supervisor gave up" >> "$RIG_RUN/trayhost.deaths"
+}
+start_supervised() {
+  supervise "$@" < /dev/null > /dev/null 2>&1 &
+  echo $! > "$RIG_RUN/trayhost.pid"
+}
+# Wait (up to 10 s) for the watcher name.
 wait_watcher() {
-  local pid=$1
   for _ in $(seq 1 200); do
     busctl --user status org.kde.StatusNotifierWatcher >/dev/null 2>&1 && return 0
-    kill -0 "$pid" 2>/dev/null || return 1
     sleep 0.05
   done
-  return 1
-}
-# Start a watcher-providing host, up to 3 times: gtk-sni-tray-standalone
-# sometimes dies at start-up on a D-Bus race ("Pattern match failure" after
-# an UnknownObject reply; seen once in CI); a second start succeeds.
-start_watcher_host() {
-  local try pid
-  for try in 1 2 3; do
-    "$@" > "$RIG_RUN/trayhost.log" 2>&1 &
-    pid=$!
-    echo "$pid" > "$RIG_RUN/trayhost.pid"
-    wait_watcher "$pid" && return 0
-    kill "$pid" 2>/dev/null || true
-    cp "$RIG_RUN/trayhost.log" "$RIG_RUN/trayhost.try$try.log"
-    echo "tray.sh: $1 gave no StatusNotifierWatcher (try $try of 3; log kept in $RIG_RUN/trayhost.try$try.log)" >&2
-    sleep 0.5
-  done
-  echo "tray.sh: no StatusNotifierWatcher appeared; see $RIG_RUN/trayhost.try*.log" >&2
+  echo "tray.sh: no StatusNotifierWatcher appeared in 10 s; see $RIG_RUN/trayhost.log and trayhost.deaths" >&2
   return 1
 }
 case "$MODE" in
-  sni)     start_watcher_host gtk-sni-tray-standalone --watcher --bottom --size 40 --color '#303030' ;;
-  watcher) start_watcher_host status-notifier-watcher ;;
-  xembed)  trayer --edge top --align left --widthtype pixel --width 300 --height 48 --SetDockType true --expand false \
-             > "$RIG_RUN/trayhost.log" 2>&1 &
-           echo $! > "$RIG_RUN/trayhost.pid"
+  sni)     start_supervised gtk-sni-tray-standalone --watcher --bottom --size 40 --color '#303030'
+           wait_watcher ;;
+  watcher) start_supervised status-notifier-watcher
+           wait_watcher ;;
+  xembed)  start_supervised trayer --edge top --align left --widthtype pixel --width 300 --height 48 \
+             --SetDockType true --expand false
            sleep 0.5 ;;  # trayer shows no readiness signal on the bus; TEST-RIG measured < 0.5 s
   none) ;;
   *) echo "tray.sh: unknown mode '$MODE' (sni|watcher|xembed|none)" >&2; exit 2 ;;

@@ -218,6 +218,44 @@ impl Rig {
             .trim()
             .to_string()
     }
+
+    /// The tray host's deaths so far, one line each (`tray.sh` restarts a host that
+    /// dies and records it in `$RIG_RUN/trayhost.deaths`, keeping the dead host's log;
+    /// indented lines there are remarks and are left out).
+    pub fn tray_host_deaths(&self) -> Vec<String> {
+        std::fs::read_to_string(self.run_dir.join("trayhost.deaths"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.starts_with(' '))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Whether the rig's bus has a `org.kde.StatusNotifierWatcher` now.
+    pub fn has_watcher(&self) -> bool {
+        self.command("busctl")
+            .args(["--user", "status", "org.kde.StatusNotifierWatcher"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Waits up to `timeout` for a StatusNotifierWatcher (a tray host that died is
+    /// back within a second or two); true when one is there.
+    pub fn wait_for_watcher(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.has_watcher() {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 /// Restores the virtual microphone on drop. See [`Rig::unplug_mic`].

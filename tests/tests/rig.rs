@@ -205,6 +205,13 @@ fn a_status_notifier_watcher_is_on_the_bus() {
     let rig = Rig::get();
     let _lock = mic_lock();
     assert_eq!(rig.tray_host(), "sni");
+    // The host may have died on a D-Bus race and be restarting (tray.sh supervises it
+    // and records deaths); a watcher must be back within seconds.
+    assert!(
+        rig.wait_for_watcher(Duration::from_secs(10)),
+        "no StatusNotifierWatcher on the bus; tray host deaths: {:?}",
+        rig.tray_host_deaths()
+    );
     let reply = rig.run(
         "busctl",
         &[
@@ -242,5 +249,60 @@ fn test_env_isolates_home_and_socket_but_reaches_the_rig() {
         Some(&"pulse-ok"),
         "pactl failed: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_tray_host_that_dies_is_restarted_and_its_death_recorded() {
+    let rig = Rig::get();
+    let _lock = mic_lock();
+    assert!(
+        rig.wait_for_watcher(Duration::from_secs(10)),
+        "no watcher to start with"
+    );
+    let before = rig.tray_host_deaths().len();
+    let status = rig.run(
+        "busctl",
+        &["--user", "status", "org.kde.StatusNotifierWatcher"],
+    );
+    let pid: i32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PID="))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no PID in busctl status: {status}"));
+    // SAFETY: kill(2) on a pid the rig's bus names as the watcher's owner.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0, "kill {pid}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rig.tray_host_deaths().len() == before {
+        assert!(
+            Instant::now() < deadline,
+            "the death of {pid} was never recorded"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deaths = rig.tray_host_deaths();
+    assert!(
+        deaths[before].contains("exit 137"),
+        "a SIGKILL reads as exit 137: {deaths:?}"
+    );
+    // Say so beside it, for whoever reads the deaths after a CI run.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(rig.run_dir().join("trayhost.deaths"))
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, b"  (that one was the rig test's own SIGKILL)\n")
+        })
+        .expect("annotate trayhost.deaths");
+    assert!(
+        rig.wait_for_watcher(Duration::from_secs(10)),
+        "the tray host was not restarted"
+    );
+    let again = rig.run(
+        "busctl",
+        &["--user", "status", "org.kde.StatusNotifierWatcher"],
+    );
+    assert!(
+        !again.contains(&format!("PID={pid}\n")),
+        "same host: {again}"
     );
 }
