@@ -63,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     cv.add_argument("--ema", type=float, default=None, metavar="DECAY",
                     help="keep an exponential moving average of the weights (decay per step, e.g. 0.997) and "
                          "validate, choose and export it instead of the raw weights")
+    cv.add_argument("--speaker-adversary", type=float, default=None, metavar="WEIGHT",
+                    help="train against a speaker classifier (a confusion loss at this weight, "
+                         "e.g. 0.3), so the utterance embedding carries less of who is speaking; the exported "
+                         "graph is unchanged")
     cv.add_argument("--val-seed", type=int, default=None,
                     help="seed of the validation-actor draw (default: --seed); give the same one to every "
                          "member of a seed ensemble (see `ensemble`)")
@@ -238,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             recipe = replace(recipe, patience=a.patience)
         if a.ema is not None:
             recipe = replace(recipe, ema=a.ema)
+        if a.speaker_adversary is not None:
+            recipe = replace(recipe, speaker_adversary=a.speaker_adversary)
         fold_ids = [int(x) for x in a.folds.split(",") if x.strip()]
         rep = train.run_cv(feats, recipe, a.out, fold_ids, extra_train=extra, eval_sets=eval_sets)
         print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")

@@ -81,6 +81,14 @@ class CRNN(nn.Module):
         self.out = nn.Linear(2 * hidden, n_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.out(self.drop(self.embed(x, lengths)))
+
+    @property
+    def embedding_size(self) -> int:
+        return self.out.in_features
+
+    def embed(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The attention-pooled utterance embedding the classifier reads ([B, 2 x hidden])."""
         x = self.norm(x)
         if lengths is not None:
             # zero the padding after every layer so a padded item sees exactly
@@ -105,8 +113,7 @@ class CRNN(nn.Module):
             mask = torch.arange(h.shape[1])[None, :] < sub[:, None]
             scores = self.att(h).squeeze(-1).masked_fill(~mask, -1e4)
         w = torch.softmax(scores, dim=1)
-        pooled = (h * w[..., None]).sum(dim=1)
-        return self.out(self.drop(pooled))
+        return (h * w[..., None]).sum(dim=1)
 
 
 class CRNNWide(CRNN):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from . import LABELS, folds, metrics, nets
 from .data import Features, Item
@@ -40,6 +41,12 @@ class Recipe:
     # weights (0 = off); with it, validation, epoch choice and export use
     # the averaged net
     ema: float = 0.0
+    # weight of a speaker adversary (0 = off): a small head learns to name
+    # the training actor from the utterance embedding, and the encoder is
+    # pushed to leave it guessing (see SpeakerAdversary); the weight ramps up
+    # from 0 (2 / (1 + exp(-10 p)) - 1 of it at progress p). The head is used
+    # in training only: the exported graph is unchanged
+    speaker_adversary: float = 0.0
     n_val: int = 4  # validation actors taken from the training actors
     seed: int = 0
     # seed of the validation-actor draw (None: `seed`); members of a seed
@@ -190,6 +197,41 @@ def fit_temperature(logits: torch.Tensor, y: torch.Tensor, bias: torch.Tensor | 
 
 # ---------------------------------------------------------------- training
 
+class SpeakerAdversary(nn.Module):
+    """A small head that learns to name the training actor from an utterance
+    embedding, and the confusion loss that pushes the encoder to make it
+    unable to: the cross-entropy of the head's guess against a uniform
+    distribution over the actors (Tzeng et al. 2015; Alvi et al. 2018). The
+    head learns on a detached embedding, and the confusion reaches the encoder
+    through frozen head weights, so neither undoes the other. (Reversing the
+    head's gradient instead, Ganin & Lempitsky 2015, was tried first: the
+    encoder learnt to make the head confidently wrong, which takes knowing the
+    speaker, and a fresh probe named the speakers better than without it.)"""
+
+    def __init__(self, embedding_size: int, actors: list[int], hidden: int = 128):
+        super().__init__()
+        self.index = {a: i for i, a in enumerate(sorted(set(actors)))}
+        self.head = nn.Sequential(nn.Linear(embedding_size, hidden), nn.ReLU(), nn.Linear(hidden, len(self.index)))
+
+    def targets(self, batch: list[Item]) -> torch.Tensor:
+        return F.one_hot(torch.tensor([self.index[it.actor] for it in batch]), len(self.index)).float()
+
+    def losses(self, embedding: torch.Tensor, speakers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the head's loss at naming the speakers, which trains the head
+        only; the confusion, which trains the encoder only)."""
+        guess = self.head(embedding.detach())
+        head_loss = torch.sum(-speakers * F.log_softmax(guess, -1), -1).mean()
+        frozen = {k: v.detach() for k, v in self.head.named_parameters()}
+        fooled = torch.func.functional_call(self.head, frozen, (embedding,))
+        confusion = -F.log_softmax(fooled, -1).mean()
+        return head_loss, confusion
+
+    @staticmethod
+    def ramp(progress: float) -> float:
+        """The share of the confusion weight at training progress 0..1 (Ganin's schedule)."""
+        return 2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0
+
+
 def _normalisation(data: Features, items: list[Item]):
     total = sum(it.frames for it in items)
     s = np.zeros(data.n_features, np.float64)
@@ -238,7 +280,13 @@ def train_model(data: Features, train_items: list[Item], val_items: list[Item], 
     gen = torch.Generator().manual_seed(recipe.seed)
     net = nets.build(recipe.arch, data.n_features, dropout=recipe.dropout)
     nets.set_normalisation(net, *_normalisation(data, train_items))
-    opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    adversary = None
+    if recipe.speaker_adversary:
+        if not hasattr(net, "embed"):
+            raise ValueError(f"net {recipe.arch!r} has no utterance embedding for a speaker adversary")
+        adversary = SpeakerAdversary(net.embedding_size, [it.actor for it in train_items])
+    params = list(net.parameters()) + (list(adversary.parameters()) if adversary else [])
+    opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     n_epochs = epochs if epochs is not None else recipe.max_epochs
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=recipe.lr, total_steps=n_epochs * math.ceil(len(train_items) / recipe.batch_size) + 1,
@@ -252,15 +300,17 @@ def train_model(data: Features, train_items: list[Item], val_items: list[Item], 
     t0 = time.time()
     for epoch in range(1, n_epochs + 1):
         net.train()
-        tot, n = 0.0, 0
+        tot, spk_tot, n = 0.0, 0.0, 0
         epoch_items = train_items if versions is None else [it for v in versions for it in rng.choice(v)]
-        for batch in _batches(epoch_items, recipe.batch_size, rng):
+        batches = _batches(epoch_items, recipe.batch_size, rng)
+        for b_index, batch in enumerate(batches):
             x, lengths, y = _collate(data, batch, recipe.max_frames, rng)
             if recipe.augment:
                 x = _augment(x, lengths, kind, gen, bool(data.feature_config.get("cmvn")))
             target = F.one_hot(y, len(LABELS)).float()
             if recipe.label_smoothing:
                 target = target * (1 - recipe.label_smoothing) + recipe.label_smoothing / len(LABELS)
+            speakers = adversary.targets(batch) if adversary else None
             if recipe.mixup > 0 and len(batch) > 1:
                 lam = float(np.random.beta(recipe.mixup, recipe.mixup))
                 perm = torch.randperm(len(batch), generator=gen)
@@ -268,10 +318,22 @@ def train_model(data: Features, train_items: list[Item], val_items: list[Item], 
                 x = lam * x + (1 - lam) * x[perm]
                 lengths = torch.maximum(lengths, lengths[perm])
                 target = lam * target + (1 - lam) * target[perm]
-            logits = net(x, lengths)
-            loss = torch.sum(-target * F.log_softmax(logits, -1), -1).mean()
+                if speakers is not None:
+                    speakers = lam * speakers + (1 - lam) * speakers[perm]
+            if adversary is None:
+                logits = net(x, lengths)
+                loss = torch.sum(-target * F.log_softmax(logits, -1), -1).mean()
+                total = loss
+            else:
+                embedding = net.embed(x, lengths)
+                logits = net.out(net.drop(embedding))
+                loss = torch.sum(-target * F.log_softmax(logits, -1), -1).mean()
+                progress = (epoch - 1 + b_index / len(batches)) / n_epochs
+                head_loss, confusion = adversary.losses(embedding, speakers)
+                total = loss + head_loss + recipe.speaker_adversary * SpeakerAdversary.ramp(progress) * confusion
+                spk_tot += float(head_loss.detach()) * len(batch)
             opt.zero_grad()
-            loss.backward()
+            total.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             opt.step()
             # an epoch drawn from augmented copies can have a few more
@@ -284,6 +346,9 @@ def train_model(data: Features, train_items: list[Item], val_items: list[Item], 
             tot += float(loss.detach()) * len(batch)
             n += len(batch)
         row = {"epoch": epoch, "train_loss": tot / n, "elapsed_s": round(time.time() - t0, 1)}
+        if adversary is not None:
+            # chance is ln(number of training actors); near it, the embedding hides the speaker
+            row["speaker_loss"] = spk_tot / n
         scored = net if ema is None else ema.module
         if val_items:
             ev = evaluate(scored, data, val_items)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import tempfile
 import unittest
 from pathlib import Path
@@ -172,6 +173,47 @@ class TrainTests(unittest.TestCase):
         rep = train.run_cv(feats, train.Recipe(max_epochs=6, patience=3, ema=0.9), d / "cv", fold_ids=[3])
         self.assertGreater(rep["ua_mean"], 0.8)
         self.assertEqual(rep["recipe"]["ema"], 0.9, "the report records the averaging")
+
+    def test_speaker_adversary_hides_the_speaker_and_keeps_the_task(self):
+        torch.set_num_threads(2)
+        d = Path(tempfile.mkdtemp())
+        data.write_synthetic(d / "feats", per_class=2)
+        # every actor also gets a voice: a constant offset over all coefficients
+        f = np.load(d / "feats" / "feats.npy")
+        rng = np.random.default_rng(1)
+        voice = {a: rng.normal(0, 1.5, f.shape[1]).astype(np.float32) for a in range(1, 25)}
+        for it in data.load(d / "feats").items:
+            f[it.offset : it.offset + it.frames] += voice[it.actor]
+        np.save(d / "feats" / "feats.npy", f)
+        feats = data.load(d / "feats")
+        tr, te = feats.select(list(range(1, 21))), feats.select([21, 22, 23, 24])
+
+        def speaker_probe(net) -> float:
+            """A fresh linear probe's accuracy at naming the speaker of take 2
+            after learning the speakers from take 1."""
+            net.eval()
+            with torch.no_grad():
+                x, lengths, _ = train._collate(feats, tr, None, None)
+                e = net.embed(x, lengths)
+            y = torch.tensor([it.actor - 1 for it in tr])
+            first = torch.tensor([f"-01-{it.actor:02d}.wav" in it.path for it in tr])
+            torch.manual_seed(0)
+            probe = torch.nn.Linear(e.shape[1], 24)
+            opt = torch.optim.Adam(probe.parameters(), 1e-2)
+            for _ in range(300):
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(probe(e[first]), y[first]).backward()
+                opt.step()
+            return float((probe(e[~first]).argmax(1) == y[~first]).float().mean())
+
+        crnn = train.Recipe(arch="crnn", lr=2e-3, dropout=0.3)
+        plain, _ = train.train_model(feats, tr, [], crnn, epochs=30)
+        adv, info = train.train_model(feats, tr, [], replace(crnn, speaker_adversary=1.0), epochs=30)
+        for net in (plain, adv):
+            self.assertGreater(train.evaluate(net, feats, te)["ua"], 0.7, "the emotion task is still learnt")
+        self.assertLess(speaker_probe(adv), speaker_probe(plain) - 0.04, "the speaker is harder to tell")
+        self.assertIn("speaker_loss", info["history"][-1], "the head's loss is logged")
+        self.assertEqual(plain.state_dict().keys(), adv.state_dict().keys(), "nothing of the head is kept")
 
     def test_copies_swap_whole_files_and_never_add_other_actors(self):
         a = data.Item("A/x.wav", 1, 0, 0, 0, 5)
