@@ -65,9 +65,7 @@ def _scores(items: list[Item], seg_probs: torch.Tensor, temperature: float, bias
     cal = _calibrated(seg_probs, temperature, bias)
     _, y, p = per_file(items, cal)
     _, _, p_raw = per_file(items, _calibrated(seg_probs, 1.0, bias))
-    cm = metrics.confusion(y, p.argmax(1))
-    return {"ua": metrics.ua(cm), "wa": metrics.wa(cm), "ece": metrics.ece(p, y),
-            "ece_uncalibrated": metrics.ece(p_raw, y), "confusion": cm}
+    return {**metrics.scores(y, p), "ece_uncalibrated": metrics.ece(p_raw, y)}
 
 
 def _condition_scores(items: list[Item], seg_probs: torch.Tensor, temperature: float,

@@ -49,3 +49,10 @@ def ece(probs: np.ndarray, y_true, n_bins: int = 15) -> float:
         if in_bin.any():
             total += in_bin.sum() * abs(correct[in_bin].mean() - conf[in_bin].mean())
     return float(total / len(probs))
+
+
+def scores(y_true, probs: np.ndarray) -> dict:
+    """UA, WA, ECE and the confusion matrix of per-file probabilities
+    (`probs[i]` over the classes; the prediction is the arg max)."""
+    cm = confusion(y_true, np.asarray(probs).argmax(1))
+    return {"ua": ua(cm), "wa": wa(cm), "ece": ece(probs, y_true), "confusion": cm}

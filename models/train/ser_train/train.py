@@ -178,9 +178,7 @@ def evaluate(net, data, items, temperature: float = 1.0) -> dict:
     y_seg = torch.tensor([it.label for it in items])
     nll = float(F.cross_entropy(logits / temperature, y_seg))
     _, y, p = per_file(items, torch.softmax(logits / temperature, dim=-1))
-    cm = metrics.confusion(y, p.argmax(1))
-    return {"ua": metrics.ua(cm), "wa": metrics.wa(cm), "nll": nll, "ece": metrics.ece(p, y), "confusion": cm,
-            "n_files": int(len(y))}
+    return {**metrics.scores(y, p), "nll": nll, "n_files": int(len(y))}
 
 
 def fit_temperature(logits: torch.Tensor, y: torch.Tensor, bias: torch.Tensor | None = None) -> float:

@@ -80,6 +80,17 @@ class MetricTests(unittest.TestCase):
         self.assertAlmostEqual(metrics.wa(cm), 0.75)
         self.assertAlmostEqual(metrics.ua(cm), (2 / 3 + 1) / 2)
 
+    def test_scores_of_probabilities(self):
+        probs = np.zeros((4, len(LABELS)))
+        probs[[0, 1], 0] = 1.0  # two sure and right
+        probs[2, 1] = 1.0  # sure and wrong
+        probs[3, 1] = 1.0  # sure and right
+        s = metrics.scores([0, 0, 0, 1], probs)
+        self.assertEqual(s["confusion"][:2, :2].tolist(), [[2, 1], [0, 1]])
+        self.assertAlmostEqual(s["wa"], 0.75)
+        self.assertAlmostEqual(s["ua"], (2 / 3 + 1) / 2)
+        self.assertAlmostEqual(s["ece"], 0.25, msg="confidence 1.0 everywhere, accuracy 0.75")
+
 
 class NetTests(unittest.TestCase):
     def test_padded_batch_matches_single_utterances(self):
