@@ -552,9 +552,10 @@ impl Client {
         self.ack(Request::SetNotifications { enabled })
     }
 
-    /// Input devices the daemon can open (`devices`).
-    pub fn devices(&mut self) -> Result<Devices> {
-        match self.request(Request::Devices)? {
+    /// Input devices the daemon can open (`devices`); `all` also lists the
+    /// ALSA plugins that are no capture source.
+    pub fn devices(&mut self, all: bool) -> Result<Devices> {
+        match self.request(Request::Devices { all })? {
             Message::Devices(d) => Ok(d),
             m => Err(self.unexpected("devices", m)),
         }

@@ -293,7 +293,12 @@ pub enum Request {
         topics: Vec<Topic>,
     },
     /// Input devices the daemon can open. Reply: [`Message::Devices`].
-    Devices,
+    Devices {
+        /// Also list the ALSA plugins that are no capture source (rate
+        /// converters, `null`, up/down-mixers, output-only PCMs).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        all: bool,
+    },
     /// Turn desktop notifications on or off at run time. Reply: [`Message::Ok`].
     SetNotifications { enabled: bool },
     /// Analyse an audio file on disk with the daemon's model. Reply: [`Message::Analysis`].
@@ -315,7 +320,7 @@ impl Request {
             Request::Pause => "pause",
             Request::Resume => "resume",
             Request::Subscribe { .. } => "subscribe",
-            Request::Devices => "devices",
+            Request::Devices { .. } => "devices",
             Request::SetNotifications { .. } => "set_notifications",
             Request::Analyze { .. } => "analyze",
             Request::Reload => "reload",
@@ -475,7 +480,13 @@ pub struct Devices {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Device {
+    /// What `serd --device` and `[audio] device` take: the ALSA PCM name
+    /// (`default`, `pulse`, `sysdefault:CARD=PCH`, `plughw:CARD=0,DEV=0`...).
     pub name: String,
+    /// The sound system's words for it ("Default Audio Device", "HDA Intel
+    /// PCH, ALC892 Analog"), when it has some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// The host's default input device.
     pub default: bool,
     /// The device the daemon is capturing from right now.

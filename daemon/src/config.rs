@@ -21,7 +21,8 @@ pub use crate::vad::VadConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AudioConfig {
-    /// Input device name as listed by `serctl devices`; empty: the system default.
+    /// Input device name as listed by `serctl devices` (for ALSA the PCM name, e.g.
+    /// `pulse`; a device's description also works); empty: the system default.
     pub device: String,
     /// Frames per capture callback (cpal `BufferSize::Fixed`); 0: the host's default.
     pub buffer_frames: u32,

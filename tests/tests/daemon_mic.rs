@@ -22,7 +22,12 @@ fn wait_state(conn: &mut RawConn, want: &str, timeout: Duration) -> Value {
 /// Start serd on the rig's mic (no tray, no notifications), subscribe a
 /// connection to `topics` (state among them) and wait until it is listening.
 fn listening_serd(env: &TestEnv, topics: &[&str]) -> (DaemonProcess, RawConn) {
-    let mut serd = env.spawn_serd(["--no-tray", "--no-notify"]);
+    listening_serd_with(env, topics, &[])
+}
+
+/// [`listening_serd`] with more `serd` arguments.
+fn listening_serd_with(env: &TestEnv, topics: &[&str], args: &[&str]) -> (DaemonProcess, RawConn) {
+    let mut serd = env.spawn_serd(["--no-tray", "--no-notify"].iter().chain(args));
     serd.wait_for_socket(Duration::from_secs(60));
     let mut sub = env.connect();
     sub.read_msg(Duration::from_secs(10));
@@ -35,6 +40,122 @@ fn listening_serd(env: &TestEnv, topics: &[&str]) -> (DaemonProcess, RawConn) {
     assert_eq!(r["type"], "subscribed", "{r}");
     wait_state(&mut sub, "listening", Duration::from_secs(60));
     (serd, sub)
+}
+
+/// `serctl ARGS --json`, parsed.
+fn serctl_json(env: &TestEnv, args: &[&str]) -> Value {
+    let (ok, out, err) = env.run_serctl(args.iter().chain(&["--json"]));
+    assert!(ok, "serctl {args:?} failed: {err}");
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("serctl {args:?}: {e}\n{out}"))
+}
+
+fn names(devices: &Value) -> Vec<&str> {
+    devices
+        .as_array()
+        .expect("a JSON array of devices")
+        .iter()
+        .map(|d| d["name"].as_str().expect("every device has a name"))
+        .collect()
+}
+
+#[test]
+fn devices_are_listed_by_the_name_device_takes_and_a_named_device_is_captured() {
+    let rig = Rig::get();
+    let _lock = mic_lock();
+    let env = TestEnv::new();
+    let (mut serd, mut sub) =
+        listening_serd_with(&env, &["utterance", "state"], &["--device", "pulse"]);
+
+    // Listed by the ALSA PCM name, described in words; the PCM that serd opened is in use.
+    let devices = serctl_json(&env, &["devices"]);
+    let listed = names(&devices);
+    assert!(
+        listed.contains(&"default") && listed.contains(&"pulse"),
+        "{devices}"
+    );
+    for d in devices.as_array().unwrap() {
+        assert_eq!(
+            d["in_use"],
+            d["name"] == "pulse",
+            "only pulse is in use: {devices}"
+        );
+        assert_eq!(d["default"], d["name"] == "default", "{devices}");
+    }
+    let pulse = &devices.as_array().unwrap()[listed.iter().position(|n| *n == "pulse").unwrap()];
+    assert!(
+        pulse["description"]
+            .as_str()
+            .is_some_and(|t| t.contains("PulseAudio")),
+        "{pulse}"
+    );
+    // ALSA's plugins that are no capture source only with --all.
+    for plugin in ["null", "samplerate", "speexrate", "upmix", "vdownmix"] {
+        assert!(!listed.contains(&plugin), "{plugin} listed: {devices}");
+    }
+    let all = serctl_json(&env, &["devices", "--all"]);
+    assert!(
+        names(&all).contains(&"null"),
+        "--all lists ALSA's null PCM: {all}"
+    );
+    assert!(names(&all).len() > listed.len());
+    let human = {
+        let (ok, out, err) = env.run_serctl(["devices"]);
+        assert!(ok, "{err}");
+        out
+    };
+    let line = human
+        .lines()
+        .find(|l| l.starts_with('*'))
+        .expect("a line marked in use");
+    assert!(
+        line.contains("pulse") && line.contains("PulseAudio"),
+        "{human}"
+    );
+
+    // What is heard comes through the named device.
+    rig.play_into_mic(&ravdess_clip(1, 5, 2, 1, 1));
+    sub.read_until_type("utterance", Duration::from_secs(60));
+    assert_eq!(serctl_json(&env, &["status"])["device"], "pulse");
+    assert!(
+        serd.terminate(Duration::from_secs(30)).success(),
+        "{}",
+        serd.logs()
+    );
+
+    // A description still finds its device; an unknown name is reported with the names to use.
+    let (mut serd, _sub) =
+        listening_serd_with(&env, &["state"], &["--device", "PulseAudio Sound Server"]);
+    assert_eq!(serctl_json(&env, &["status"])["device"], "pulse");
+    assert!(
+        serd.terminate(Duration::from_secs(30)).success(),
+        "{}",
+        serd.logs()
+    );
+    let mut serd = env.spawn_serd(["--no-tray", "--no-notify", "--device", "no-such-mic"]);
+    serd.wait_for_socket(Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let s = serctl_json(&env, &["status"]);
+        // (`no_device` with the reason "starting" comes first)
+        let tried = s["device_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no-such-mic"));
+        if tried || Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status["state"], "no_device", "{status}");
+    let why = status["device_error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("no-such-mic") && why.contains("pulse"),
+        "{status}"
+    );
+    assert!(
+        serd.terminate(Duration::from_secs(30)).success(),
+        "{}",
+        serd.logs()
+    );
 }
 
 #[test]

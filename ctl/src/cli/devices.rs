@@ -6,7 +6,11 @@ use super::{exit_code, output, style, Conn};
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Args {
-    /// Print a JSON array of `{"name","default","in_use"}` objects.
+    /// Also list the ALSA plugins that are no capture source (rate
+    /// converters, `null`, up/down-mixers, output-only PCMs).
+    #[arg(long)]
+    pub all: bool,
+    /// Print a JSON array of `{"name","description","default","in_use"}` objects.
     #[arg(long)]
     pub json: bool,
 }
@@ -14,7 +18,7 @@ pub struct Args {
 pub fn run(conn: &Conn, a: &Args) -> Result<u8> {
     let devices = conn
         .connect(a.json)?
-        .devices()
+        .devices(a.all)
         .context("listing input devices")?
         .devices;
     if a.json {
@@ -24,15 +28,30 @@ pub fn run(conn: &Conn, a: &Args) -> Result<u8> {
     if devices.is_empty() {
         output::line("no input devices found")?;
     }
+    // names in a column, padded before styling so the column holds in colour too
+    let width = devices
+        .iter()
+        .map(|d| d.name.chars().count())
+        .max()
+        .unwrap_or(0);
     for d in &devices {
         let mark = if d.in_use { "*" } else { " " };
-        let default = if d.default { " (default)" } else { "" };
+        let padded = format!("{:width$}", d.name);
         let name = if d.in_use {
-            style::bold(&d.name)
+            style::bold(&padded)
         } else {
-            d.name.clone()
+            padded
         };
-        output::line(format!("{mark} {name}{}", style::dim(default)))?;
+        let mut about = d.description.clone().unwrap_or_default();
+        if d.default {
+            about = if about.is_empty() {
+                "(default)".into()
+            } else {
+                format!("{about} (default)")
+            };
+        }
+        let line = format!("{mark} {name}  {}", style::dim(&about));
+        output::line(line.trim_end())?;
     }
     Ok(exit_code::OK)
 }

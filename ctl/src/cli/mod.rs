@@ -158,8 +158,15 @@ pub enum Command {
 
     /// List the input devices serd can capture from; `*` marks the one in use.
     ///
+    /// The first column is the name `serd --device NAME` and `[audio] device`
+    /// take (for ALSA, the PCM name: default, pulse, sysdefault:CARD=...),
+    /// the second what the sound system calls it. ALSA plugins that are no
+    /// capture source (rate converters, null, up/down-mixers, output-only
+    /// PCMs) are left out; --all lists them too.
+    ///
     /// EXAMPLES:
     ///   serctl devices
+    ///   serctl devices --all
     ///   serctl devices --json | jq -r '.[] | select(.in_use) | .name'
     #[command(verbatim_doc_comment)]
     Devices(devices::Args),

@@ -36,21 +36,58 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How often the supervisor looks at its commands and the stream's health.
 const SUPERVISE_PERIOD: Duration = Duration::from_millis(100);
 
-/// The devices for the `devices` request; `in_use` is the open device's name.
-pub fn list_devices(in_use: Option<&str>) -> Vec<Device> {
+/// A device's name as `--device` takes it and `devices` lists it: the
+/// host's identifier (for ALSA the PCM name: `default`, `pulse`,
+/// `sysdefault:CARD=PCH`), else its description.
+pub fn device_name(d: &cpal::Device) -> String {
+    match d.id() {
+        Ok(id) if !id.id().is_empty() => id.id().to_string(),
+        _ => d.to_string(),
+    }
+}
+
+/// The sound system's one-line description of a device, when it has one
+/// that says more than its name.
+fn device_description(d: &cpal::Device, name: &str) -> Option<String> {
+    let desc = d.description().ok()?;
+    let text = desc.name().trim();
+    (!text.is_empty() && text != name).then(|| text.to_string())
+}
+
+/// ALSA PCMs that are plugins rather than capture sources: the null device,
+/// rate converters, up/down-mixers, a DSP filter and output-only PCMs.
+/// `devices` leaves them out unless asked for all; they can still be named.
+pub fn is_capture_source(name: &str) -> bool {
+    let base = name.split(':').next().unwrap_or(name);
+    let plugin = matches!(base, "null" | "upmix" | "vdownmix" | "speex")
+        || ["lavrate", "samplerate", "speexrate"]
+            .iter()
+            .any(|p| base.starts_with(p))
+        || ["surround", "iec958", "hdmi", "dmix"]
+            .iter()
+            .any(|p| base.starts_with(p));
+    // ALSA's OSS plugin opens /dev/dsp, which modern systems do not have
+    let dead_oss = base == "oss" && !std::path::Path::new("/dev/dsp").exists();
+    !plugin && !dead_oss
+}
+
+/// The devices for the `devices` request; `in_use` is the open device's
+/// name; `all` keeps the plugins [`is_capture_source`] leaves out.
+pub fn list_devices(in_use: Option<&str>, all: bool) -> Vec<Device> {
     let host = cpal::default_host();
-    let default = host.default_input_device().map(|d| d.to_string());
+    let default = host.default_input_device().map(|d| device_name(&d));
     let mut out: Vec<Device> = Vec::new();
     match host.input_devices() {
         Ok(devs) => {
             for d in devs {
-                let name = d.to_string();
-                if out.iter().any(|o| o.name == name) {
+                let name = device_name(&d);
+                if out.iter().any(|o| o.name == name) || !(all || is_capture_source(&name)) {
                     continue;
                 }
                 out.push(Device {
                     default: default.as_deref() == Some(name.as_str()),
                     in_use: in_use == Some(name.as_str()),
+                    description: device_description(&d, &name),
                     name,
                 });
             }
@@ -59,13 +96,15 @@ pub fn list_devices(in_use: Option<&str>) -> Vec<Device> {
     }
     // ALSA's "default" PCM (what an empty `[audio] device` opens) is not
     // always enumerated: list it first so it can be seen, chosen and shown in use.
-    if let Some(name) = default {
+    if let Some(d) = host.default_input_device() {
+        let name = device_name(&d);
         if !out.iter().any(|o| o.name == name) {
             out.insert(
                 0,
                 Device {
                     default: true,
                     in_use: in_use == Some(name.as_str()),
+                    description: device_description(&d, &name),
                     name,
                 },
             );
@@ -90,6 +129,8 @@ struct Open {
     opened: Instant,
 }
 
+/// The configured device: by name (the ALSA PCM name `devices` lists), or by
+/// its description when exactly one device has it (what names were before).
 fn find_device(host: &cpal::Host, wanted: &str) -> Result<cpal::Device, String> {
     if wanted.is_empty() {
         return host
@@ -97,23 +138,28 @@ fn find_device(host: &cpal::Host, wanted: &str) -> Result<cpal::Device, String> 
             .ok_or_else(|| "no default input device".to_string());
     }
     if let Some(d) = host.default_input_device() {
-        if d.to_string() == wanted {
+        if device_name(&d) == wanted {
             return Ok(d);
         }
     }
-    let devs = host
+    let devs: Vec<cpal::Device> = host
         .input_devices()
-        .map_err(|e| format!("cannot list input devices: {e}"))?;
-    let mut names = Vec::new();
-    for d in devs {
-        let name = d.to_string();
-        if name == wanted {
-            return Ok(d);
-        }
-        names.push(name);
+        .map_err(|e| format!("cannot list input devices: {e}"))?
+        .collect();
+    if let Some(d) = devs.iter().find(|d| device_name(d) == wanted) {
+        return Ok(d.clone());
     }
+    let described: Vec<&cpal::Device> = devs.iter().filter(|d| d.to_string() == wanted).collect();
+    if let [d] = described.as_slice() {
+        return Ok((*d).clone());
+    }
+    let names: Vec<String> = devs
+        .iter()
+        .map(device_name)
+        .filter(|n| is_capture_source(n))
+        .collect();
     Err(format!(
-        "input device {wanted:?} not found (available: {})",
+        "input device {wanted:?} not found (available: {}; `serctl devices --all` lists every one)",
         if names.is_empty() {
             "none".into()
         } else {
@@ -192,7 +238,7 @@ where
 fn open(core: &Core, device: &str, pipe: &Sender<PipelineMsg>) -> Result<Open, String> {
     let host = cpal::default_host();
     let dev = find_device(&host, device)?;
-    let name = dev.to_string();
+    let name = device_name(&dev);
     let supported = choose_config(&dev)?;
     let frames = core.config().audio.buffer_frames;
     let mut config = supported.config();

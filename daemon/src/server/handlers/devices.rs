@@ -3,8 +3,8 @@ use ser_ctl::protocol::{Devices, Message};
 
 use crate::core::Core;
 
-pub fn handle(core: &Core) -> Message {
+pub fn handle(core: &Core, all: bool) -> Message {
     Message::Devices(Devices {
-        devices: crate::audio::capture::list_devices(core.device().as_deref()),
+        devices: crate::audio::capture::list_devices(core.device().as_deref(), all),
     })
 }

@@ -149,7 +149,7 @@ fn dispatch(core: &Core, req: Request) -> Result<Outcome, ErrorReply> {
         Request::Pause => pause::handle(core),
         Request::Resume => resume::handle(core),
         Request::Subscribe { topics } => return Ok(subscribe::handle(topics)),
-        Request::Devices => devices::handle(core),
+        Request::Devices { all } => devices::handle(core, all),
         Request::SetNotifications { enabled } => set_notifications::handle(core, enabled)?,
         Request::Analyze { path } => analyze::handle(core, &path)?,
         Request::Reload => reload::handle(core)?,
