@@ -231,15 +231,20 @@ impl Rig {
             .collect()
     }
 
-    /// Whether the rig's bus has a `org.kde.StatusNotifierWatcher` now.
-    pub fn has_watcher(&self) -> bool {
-        self.command("busctl")
+    /// The pid of the process that owns `org.kde.StatusNotifierWatcher` on the
+    /// rig's bus now (the tray host), if any.
+    pub fn watcher_pid(&self) -> Option<i32> {
+        let out = self
+            .command("busctl")
             .args(["--user", "status", "org.kde.StatusNotifierWatcher"])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("PID=")?.trim().parse().ok())
     }
 
     /// Waits up to `timeout` for a StatusNotifierWatcher (a tray host that died is
@@ -247,7 +252,7 @@ impl Rig {
     pub fn wait_for_watcher(&self, timeout: std::time::Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            if self.has_watcher() {
+            if self.watcher_pid().is_some() {
                 return true;
             }
             if std::time::Instant::now() >= deadline {

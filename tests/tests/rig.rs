@@ -261,15 +261,7 @@ fn a_tray_host_that_dies_is_restarted_and_its_death_recorded() {
         "no watcher to start with"
     );
     let before = rig.tray_host_deaths().len();
-    let status = rig.run(
-        "busctl",
-        &["--user", "status", "org.kde.StatusNotifierWatcher"],
-    );
-    let pid: i32 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("PID="))
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no PID in busctl status: {status}"));
+    let pid = rig.watcher_pid().expect("the watcher's owner has a pid");
     // SAFETY: kill(2) on a pid the rig's bus names as the watcher's owner.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0, "kill {pid}");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -297,12 +289,6 @@ fn a_tray_host_that_dies_is_restarted_and_its_death_recorded() {
         rig.wait_for_watcher(Duration::from_secs(10)),
         "the tray host was not restarted"
     );
-    let again = rig.run(
-        "busctl",
-        &["--user", "status", "org.kde.StatusNotifierWatcher"],
-    );
-    assert!(
-        !again.contains(&format!("PID={pid}\n")),
-        "same host: {again}"
-    );
+    let new = rig.watcher_pid().expect("a watcher after the restart");
+    assert_ne!(new, pid, "the same host");
 }

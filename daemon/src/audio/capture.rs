@@ -60,12 +60,17 @@ fn device_description(d: &cpal::Device, name: &str) -> Option<String> {
 pub fn is_capture_source(name: &str) -> bool {
     let base = name.split(':').next().unwrap_or(name);
     let plugin = matches!(base, "null" | "upmix" | "vdownmix" | "speex")
-        || ["lavrate", "samplerate", "speexrate"]
-            .iter()
-            .any(|p| base.starts_with(p))
-        || ["surround", "iec958", "hdmi", "dmix"]
-            .iter()
-            .any(|p| base.starts_with(p));
+        || [
+            "lavrate",
+            "samplerate",
+            "speexrate",
+            "surround",
+            "iec958",
+            "hdmi",
+            "dmix",
+        ]
+        .iter()
+        .any(|p| base.starts_with(p));
     // ALSA's OSS plugin opens /dev/dsp, which modern systems do not have
     let dead_oss = base == "oss" && !std::path::Path::new("/dev/dsp").exists();
     !plugin && !dead_oss
@@ -75,7 +80,8 @@ pub fn is_capture_source(name: &str) -> bool {
 /// name; `all` keeps the plugins [`is_capture_source`] leaves out.
 pub fn list_devices(in_use: Option<&str>, all: bool) -> Vec<Device> {
     let host = cpal::default_host();
-    let default = host.default_input_device().map(|d| device_name(&d));
+    let default_dev = host.default_input_device();
+    let default = default_dev.as_ref().map(device_name);
     let mut out: Vec<Device> = Vec::new();
     match host.input_devices() {
         Ok(devs) => {
@@ -96,8 +102,7 @@ pub fn list_devices(in_use: Option<&str>, all: bool) -> Vec<Device> {
     }
     // ALSA's "default" PCM (what an empty `[audio] device` opens) is not
     // always enumerated: list it first so it can be seen, chosen and shown in use.
-    if let Some(d) = host.default_input_device() {
-        let name = device_name(&d);
+    if let (Some(d), Some(name)) = (default_dev, default) {
         if !out.iter().any(|o| o.name == name) {
             out.insert(
                 0,

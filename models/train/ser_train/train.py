@@ -320,15 +320,15 @@ def train_model(data: Features, train_items: list[Item], val_items: list[Item], 
                     speakers = lam * speakers + (1 - lam) * speakers[perm]
             if adversary is None:
                 logits = net(x, lengths)
-                loss = torch.sum(-target * F.log_softmax(logits, -1), -1).mean()
-                total = loss
             else:
                 embedding = net.embed(x, lengths)
                 logits = net.out(net.drop(embedding))
-                loss = torch.sum(-target * F.log_softmax(logits, -1), -1).mean()
+            loss = torch.sum(-target * F.log_softmax(logits, -1), -1).mean()
+            total = loss
+            if adversary is not None:
                 progress = (epoch - 1 + b_index / len(batches)) / n_epochs
                 head_loss, confusion = adversary.losses(embedding, speakers)
-                total = loss + head_loss + recipe.speaker_adversary * SpeakerAdversary.ramp(progress) * confusion
+                total = total + head_loss + recipe.speaker_adversary * SpeakerAdversary.ramp(progress) * confusion
                 spk_tot += float(head_loss.detach()) * len(batch)
             opt.zero_grad()
             total.backward()
