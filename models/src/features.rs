@@ -12,7 +12,9 @@
 //!    (librosa `filters.mel(htk=False, norm="slaney")`);
 //! 3. log-mel `10 * log10(max(mel, 1e-10))` (librosa `power_to_db(ref=1, amin=1e-10, top_db=None)`);
 //! 4. for `kind = mfcc`, an orthonormal DCT-II over the log-mel values, first `n_mfcc` kept;
-//! 5. optionally per-utterance CMVN.
+//! 5. with `pitch`, two prosody values appended to each frame (semitones of
+//!    F0 and voicing, [`crate::pitch`]);
+//! 6. optionally per-utterance CMVN.
 //!
 //! `tests/features_librosa.rs` checks the result against librosa on a fixed signal.
 
@@ -25,6 +27,7 @@ use rustfft::{Fft, FftPlanner};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::pitch::{PitchTracker, PITCH_DIM};
 
 /// The only sample rate features are computed at. Audio is resampled to it first.
 pub const SAMPLE_RATE: u32 = 16_000;
@@ -97,6 +100,15 @@ pub struct FeatureConfig {
     pub n_mfcc: usize,
     /// Per-utterance mean and variance normalisation of each coefficient.
     pub cmvn: bool,
+    /// Append F0 (semitones re 100 Hz) and voicing to every frame
+    /// ([`crate::pitch`]). Absent from the JSON when off, so configurations
+    /// written before it existed read and print unchanged.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pitch: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Default for FeatureConfig {
@@ -112,13 +124,20 @@ impl Default for FeatureConfig {
             kind: FeatureKind::Mfcc,
             n_mfcc: 40,
             cmvn: false,
+            pitch: false,
         }
     }
 }
 
 impl FeatureConfig {
-    /// Number of values per frame: `n_mfcc` for MFCC, `n_mels` for log-mel.
+    /// Number of values per frame: `n_mfcc` for MFCC, `n_mels` for log-mel,
+    /// plus 2 with `pitch`.
     pub fn dim(&self) -> usize {
+        self.spectral_dim() + if self.pitch { PITCH_DIM } else { 0 }
+    }
+
+    /// Number of spectral values per frame (the first ones): `n_mfcc` or `n_mels`.
+    pub fn spectral_dim(&self) -> usize {
         match self.kind {
             FeatureKind::Mfcc => self.n_mfcc,
             FeatureKind::Logmel => self.n_mels,
@@ -226,6 +245,8 @@ pub struct FeatureExtractor {
     /// Orthonormal DCT-II, `[n_mfcc, n_mels]` row-major (empty for log-mel).
     dct: Vec<f32>,
     fft: Arc<dyn Fft<f32>>,
+    /// Present when `cfg.pitch`.
+    pitch: Option<PitchTracker>,
 }
 
 impl fmt::Debug for FeatureExtractor {
@@ -253,6 +274,7 @@ impl FeatureExtractor {
             mel,
             dct,
             fft,
+            pitch: cfg.pitch.then(PitchTracker::new),
         })
     }
 
@@ -293,6 +315,16 @@ impl FeatureExtractor {
                 }
             }
         };
+        if let Some(tracker) = &self.pitch {
+            let prosody = tracker.track(samples, frames, self.cfg.hop_length);
+            let dim = out.dim + PITCH_DIM;
+            let mut data = Vec::with_capacity(frames * dim);
+            for (row, extra) in out.rows().zip(prosody.chunks_exact(PITCH_DIM)) {
+                data.extend_from_slice(row);
+                data.extend_from_slice(extra);
+            }
+            out = Features { frames, dim, data };
+        }
         if self.cfg.cmvn {
             cmvn(&mut out);
         }
@@ -505,6 +537,47 @@ mod tests {
         .unwrap()
         .extract(&[]);
         assert!(lm.data.iter().all(|&v| v == -100.0), "{:?}", lm.data);
+    }
+
+    #[test]
+    fn pitch_appends_two_values_per_frame_and_is_absent_from_old_configs() {
+        let plain = FeatureConfig {
+            kind: FeatureKind::Logmel,
+            ..Default::default()
+        };
+        let cfg = FeatureConfig {
+            pitch: true,
+            ..plain.clone()
+        };
+        assert!(!plain.to_json().contains("pitch"), "{}", plain.to_json());
+        assert!(
+            cfg.to_json().ends_with(r#""cmvn":false,"pitch":true}"#),
+            "{}",
+            cfg.to_json()
+        );
+        assert_eq!(FeatureConfig::from_json(&cfg.to_json()).unwrap(), cfg);
+        assert_eq!((plain.dim(), cfg.dim(), cfg.spectral_dim()), (64, 66, 64));
+
+        // A 200 Hz tone: the log-mel columns are those of the plain extractor,
+        // then 12 log2(200 / 100) = 12 semitones and a high voicing.
+        let x: Vec<f32> = (0..8000)
+            .map(|i| {
+                let ph = 2.0 * std::f32::consts::PI * 200.0 * i as f32 / 16_000.0;
+                0.1 * (ph.sin() + 0.5 * (2.0 * ph).sin())
+            })
+            .collect();
+        let a = FeatureExtractor::new(&plain).unwrap().extract(&x);
+        let b = FeatureExtractor::new(&cfg).unwrap().extract(&x);
+        assert_eq!((b.frames, b.dim), (a.frames, 66));
+        for t in 0..a.frames {
+            assert_eq!(&b.frame(t)[..64], a.frame(t));
+        }
+        let mid = b.frame(b.frames / 2);
+        assert!(
+            (mid[64] - 12.0).abs() < 0.1 && mid[65] > 0.9,
+            "{:?}",
+            &mid[64..]
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! | [`audio`] | [`decode_file`] and the streaming [`AudioReader`] (symphonia: WAV, FLAC, MP3, Ogg Vorbis) and the one streaming downmix + resampler to 16 kHz mono, [`Resampler`] (rubato sinc) |
 //! | [`segment`] | VAD segmentation (webrtc-vad): the streaming [`Segmenter`] and [`segment_all`] |
 //! | [`features`] | [`FeatureConfig`] (the one source of truth) and [`FeatureExtractor`]: log-mel and MFCC as librosa computes them |
+//! | [`pitch`] | [`PitchTracker`]: F0 (semitones) and voicing per frame, appended to the features when `FeatureConfig::pitch` is on |
 //! | [`model`] | [`Classifier`]: a self-describing ONNX model run with tract, the embedded default model |
 //! | [`analysis`] | [`analyze_reader`] (a file, streamed) and [`analyze_samples`]: segments → per-segment probabilities → duration-weighted verdict |
 //! | [`perturb`] | [`Perturbation`]: reproducible noise, babble, telephone, gain and speed degradations (robustness tests, training augmentation) |
@@ -45,6 +46,7 @@ pub mod features;
 pub mod labels;
 pub mod model;
 pub mod perturb;
+pub mod pitch;
 pub mod segment;
 
 pub use analysis::{analyze_file, analyze_reader, analyze_samples, Analysis, SegmentResult};
@@ -54,4 +56,5 @@ pub use features::{FeatureConfig, FeatureExtractor, FeatureKind, Features};
 pub use labels::LABELS;
 pub use model::{Classifier, ModelInfo};
 pub use perturb::{BabbleBed, Perturbation, Perturber};
+pub use pitch::PitchTracker;
 pub use segment::{segment_all, Segmenter, SegmenterConfig, Utterance};

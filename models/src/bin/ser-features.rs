@@ -64,6 +64,10 @@ struct Args {
     /// Normalise each coefficient to zero mean, unit variance per utterance.
     #[arg(long)]
     cmvn: bool,
+    /// Append pitch (F0 in semitones re 100 Hz, interpolated through
+    /// unvoiced frames) and voicing to every frame: F grows by 2.
+    #[arg(long)]
+    pitch: bool,
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
@@ -226,6 +230,7 @@ fn main() -> Result<()> {
     let feature_config = FeatureConfig {
         kind: args.kind,
         cmvn: args.cmvn,
+        pitch: args.pitch,
         ..FeatureConfig::default()
     };
     let ex = FeatureExtractor::new(&feature_config)?;

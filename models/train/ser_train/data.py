@@ -71,10 +71,19 @@ class Features:
         return [it for it in self.items if it.actor in wanted]
 
 
-def feature_width(feature_config: dict) -> int | None:
-    """Values per frame of a feature configuration (None if it does not say)."""
+def spectral_width(feature_config: dict) -> int | None:
+    """Spectral values per frame (the first ones): n_mfcc or n_mels (None if it does not say)."""
     key = "n_mfcc" if feature_config["kind"] == "mfcc" else "n_mels"
     return feature_config.get(key)
+
+
+def feature_width(feature_config: dict) -> int | None:
+    """Values per frame of a feature configuration (None if it does not say): the
+    spectral ones, plus F0 semitones and voicing with `pitch` (ser_models::pitch)."""
+    spectral = spectral_width(feature_config)
+    if spectral is None:
+        return None
+    return spectral + (2 if feature_config.get("pitch") else 0)
 
 
 def _label_of(raw: dict, where: str) -> int:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import LABELS, folds, metrics, nets
-from .data import Features, Item
+from .data import Features, Item, spectral_width
 
 log = logging.getLogger("ser_train")
 
@@ -112,22 +112,26 @@ def _collate(data: Features, batch: list[Item], max_frames: int | None, rng: ran
 
 
 def _augment(x: torch.Tensor, lengths: torch.Tensor, kind: str, gen: torch.Generator,
-             cmvn: bool = False) -> torch.Tensor:
+             cmvn: bool = False, spectral: int | None = None) -> torch.Tensor:
     """On raw features (before the net's standardisation): gain (a dB offset on
     log-mel / on c0 for MFCC; none with per-utterance CMVN, which removes any
     gain), small additive noise, 2 time masks and 2 frequency masks
-    (SpecAugment) filled with each utterance's mean."""
+    (SpecAugment) filled with each utterance's mean. Gain, noise (scaled to
+    the spectral values' spread) and frequency masks touch only the first
+    `spectral` columns (default: all); the pitch columns after them are
+    gain-free, on another scale, and not frequencies."""
     x = x.clone()
-    b, t, f = x.shape
+    b, t, _ = x.shape
+    f = x.shape[2] if spectral is None else spectral
     gain = (torch.rand(b, 1, generator=gen) * 12 - 6)  # +-6 dB
     if cmvn:
         pass  # CMVN features are gain-free: a dB offset would be a shift of several standard deviations
     elif kind == "logmel":
-        x += gain[:, :, None]
+        x[:, :, :f] += gain[:, :, None]
     else:
         x[:, :, 0] += gain * 2.3  # c0 moves ~ sqrt(n_mels)/... ; rough dB proxy
-    std = x.std(dim=(1, 2), keepdim=True)
-    x += torch.randn(x.shape, generator=gen) * 0.05 * std
+    std = x[:, :, :f].std(dim=(1, 2), keepdim=True)
+    x[:, :, :f] += torch.randn((b, t, f), generator=gen) * 0.05 * std
     mean = x.mean(dim=1, keepdim=True)
     for i in range(b):
         L = int(lengths[i])
@@ -304,7 +308,8 @@ def train_model(data: Features, train_items: list[Item], val_items: list[Item], 
         for b_index, batch in enumerate(batches):
             x, lengths, y = _collate(data, batch, recipe.max_frames, rng)
             if recipe.augment:
-                x = _augment(x, lengths, kind, gen, bool(data.feature_config.get("cmvn")))
+                x = _augment(x, lengths, kind, gen, bool(data.feature_config.get("cmvn")),
+                             spectral_width(data.feature_config))
             target = F.one_hot(y, len(LABELS)).float()
             if recipe.label_smoothing:
                 target = target * (1 - recipe.label_smoothing) + recipe.label_smoothing / len(LABELS)

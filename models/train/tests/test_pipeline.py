@@ -57,6 +57,20 @@ class DataTests(unittest.TestCase):
         with self.assertRaisesRegex(data.DataError, "40 features per frame but feature_config says 13"):
             data.load(self.dir)
 
+    def test_pitch_columns_are_counted_and_a_dump_without_them_is_refused(self):
+        cfg = {**DEFAULT_FEATURE_CONFIG, "kind": "logmel", "n_mels": 64}
+        self.assertEqual((data.feature_width(cfg), data.spectral_width(cfg)), (64, 64))
+        pitched = {**cfg, "pitch": True}
+        self.assertEqual((data.feature_width(pitched), data.spectral_width(pitched)), (66, 64))
+        d = Path(tempfile.mkdtemp())
+        data.write_synthetic(d, actors=[1, 2], per_class=1, n_features=66, feature_config=pitched)
+        self.assertEqual(data.load(d).n_features, 66)
+        idx = json.loads((d / "index.json").read_text())
+        del idx["feature_config"]["pitch"]
+        (d / "index.json").write_text(json.dumps(idx))
+        with self.assertRaisesRegex(data.DataError, "66 features per frame but feature_config says 64"):
+            data.load(d)
+
     def test_out_of_range_item_is_rejected(self):
         idx = json.loads((self.dir / "index.json").read_text())
         idx["items"][0]["frames"] = 10**9
@@ -106,6 +120,31 @@ class NetTests(unittest.TestCase):
                 for i, n in enumerate(lengths):
                     single = net(x[i : i + 1, :n])
                     torch.testing.assert_close(batched[i], single[0], atol=1e-5, rtol=1e-4, msg=arch)
+
+
+class AugmentTests(unittest.TestCase):
+    def test_gain_noise_and_band_masks_leave_the_pitch_columns_alone(self):
+        # 64 log-mel columns, then F0 semitones and voicing: only time masks
+        # (which blank whole frames) may touch the last two.
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(4, 80, 66) * 10 - 50
+        x[:, :, 64] = torch.linspace(0, 12, 80)
+        x[:, :, 65] = 0.9
+        lengths = torch.tensor([80, 80, 60, 40])
+        out = train._augment(x, lengths, "logmel", gen, spectral=64)
+        self.assertFalse(torch.equal(out[:, :40, :64], x[:, :40, :64]))
+        for i, n in enumerate(lengths.tolist()):
+            # frames not blanked by a time mask carry the pitch columns unchanged
+            unmasked = (out[i, :n, 64] == x[i, :n, 64]) & (out[i, :n, 65] == x[i, :n, 65])
+            self.assertGreater(int(unmasked.sum()), n // 2, f"utterance {i}")
+            changed = ~unmasked
+            # a frame that differs is a time-masked one: both pitch columns hold the utterance mean
+            mean = x[i].mean(dim=0)
+            torch.testing.assert_close(out[i, :n][changed][:, 64:], mean[64:].expand(int(changed.sum()), 2))
+        # without the spectral width every column is spectral, as before pitch existed
+        gen = torch.Generator().manual_seed(0)
+        plain = train._augment(x, lengths, "logmel", gen)
+        self.assertFalse(torch.equal(plain[:, :, 65], out[:, :, 65]))
 
 
 class ExportTests(unittest.TestCase):
