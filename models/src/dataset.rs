@@ -53,6 +53,25 @@ pub fn list(source: &Path) -> Result<Listing> {
     }
 }
 
+/// [`list`], refusing a source without any labelled file
+/// ([`Error::NoLabelledFiles`]): what the tools that need data call.
+pub fn list_labelled(source: &Path) -> Result<Listing> {
+    let listing = list(source)?;
+    if listing.files.is_empty() {
+        return Err(Error::NoLabelledFiles {
+            path: source.to_path_buf(),
+        });
+    }
+    Ok(listing)
+}
+
+impl Listing {
+    /// The labelled files' paths, in listing order.
+    pub fn paths(&self) -> Vec<&Path> {
+        self.files.iter().map(|f| f.path.as_path()).collect()
+    }
+}
+
 fn list_folder(root: &Path) -> Result<Listing> {
     let mut listing = Listing::default();
     let mut stack = vec![root.to_path_buf()];

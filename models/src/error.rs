@@ -23,6 +23,15 @@ pub enum Error {
         /// What it is instead ("directory", "FIFO", …).
         kind: &'static str,
     },
+    /// A data set (folder or CSV) holds no labelled audio file.
+    #[error(
+        "{}: no labelled audio files found (expected RAVDESS names like 03-01-05-01-01-01-01.wav or a path,label CSV)",
+        path.display()
+    )]
+    NoLabelledFiles {
+        /// The folder or CSV.
+        path: PathBuf,
+    },
     /// The file has zero bytes.
     #[error("{}: the file is empty", path.display())]
     EmptyFile {

@@ -355,6 +355,20 @@ impl Perturber {
         Perturber { babble: Some(bed) }
     }
 
+    /// What the tools use for `p` over a data set: with a babble bed mixed
+    /// from `files` ([`BabbleBed::from_files`]) when `p` needs one.
+    pub fn for_files<P: AsRef<std::path::Path>>(
+        p: Perturbation,
+        files: &[P],
+        seed: u64,
+    ) -> Result<Self> {
+        Ok(if p.needs_babble() {
+            Self::with_babble(BabbleBed::from_files(files, seed)?)
+        } else {
+            Self::new()
+        })
+    }
+
     /// Apply `p` to 16 kHz mono `samples`, reproducibly for a given `seed`.
     pub fn apply(&self, p: Perturbation, samples: &[f32], seed: u64) -> Result<Vec<f32>> {
         let mut rng = Rng::new(seed);

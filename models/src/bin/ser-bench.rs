@@ -122,12 +122,9 @@ fn main() -> Result<()> {
         None => Classifier::embedded()?,
     };
     let load = t.elapsed();
-    let listing = dataset::list(&args.data)
-        .with_context(|| format!("reading the data set {}", args.data.display()))?;
-    let mut files = listing.files;
-    if files.is_empty() {
-        bail!("{}: no labelled audio files found", args.data.display());
-    }
+    let mut files = dataset::list_labelled(&args.data)
+        .with_context(|| format!("reading the data set {}", args.data.display()))?
+        .files;
     if let Some(n) = args.limit {
         let step = (files.len() as f64 / n.max(1) as f64).max(1.0);
         files = (0..n.min(files.len()))

@@ -8,9 +8,7 @@ use rayon::prelude::*;
 use ser_models::analysis::{analyze_samples, argmax};
 use ser_models::dataset::{self, LabelledFile};
 use ser_models::perturb::Rng;
-use ser_models::{
-    decode_file, BabbleBed, Classifier, Perturbation, Perturber, SegmenterConfig, LABELS,
-};
+use ser_models::{decode_file, Classifier, Perturbation, Perturber, SegmenterConfig, LABELS};
 use serde::Serialize;
 
 /// Evaluate a model on labelled audio, exactly as `serctl analyze` would judge it.
@@ -120,29 +118,16 @@ fn main() -> Result<()> {
         Some(p) => Classifier::from_path(p)?,
         None => Classifier::embedded()?,
     };
-    let listing = dataset::list(&args.data)
+    let listing = dataset::list_labelled(&args.data)
         .with_context(|| format!("reading the data set {}", args.data.display()))?;
-    if listing.files.is_empty() {
-        bail!(
-            "{}: no labelled audio files found (expected RAVDESS names like 03-01-05-01-01-01-01.wav or a path,label CSV)",
-            args.data.display()
-        );
-    }
     if let Some(n) = args.jobs {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n.max(1))
             .build_global()
             .context("starting the worker threads")?;
     }
-    let perturber = if args.perturb.needs_babble() {
-        let paths: Vec<&std::path::Path> = listing.files.iter().map(|f| f.path.as_path()).collect();
-        Perturber::with_babble(
-            BabbleBed::from_files(&paths, args.seed)
-                .with_context(|| format!("mixing babble from {}", args.data.display()))?,
-        )
-    } else {
-        Perturber::new()
-    };
+    let perturber = Perturber::for_files(args.perturb, &listing.paths(), args.seed)
+        .with_context(|| format!("mixing babble from {}", args.data.display()))?;
     let degrade = (perturber, args.perturb, args.seed);
     let cfg = SegmenterConfig::default();
     let results: Vec<_> = listing

@@ -15,8 +15,8 @@ use rayon::prelude::*;
 use ser_models::dataset::{self, LabelledFile};
 use ser_models::perturb::Rng;
 use ser_models::{
-    decode_file, segment_all, BabbleBed, FeatureConfig, FeatureExtractor, FeatureKind,
-    Perturbation, Perturber, SegmenterConfig, LABELS,
+    decode_file, segment_all, FeatureConfig, FeatureExtractor, FeatureKind, Perturbation,
+    Perturber, SegmenterConfig, LABELS,
 };
 use serde::Serialize;
 
@@ -238,29 +238,16 @@ fn main() -> Result<()> {
         vad_agc: !args.no_vad_agc,
         ..SegmenterConfig::default()
     };
-    let listing = dataset::list(&args.data)
+    let listing = dataset::list_labelled(&args.data)
         .with_context(|| format!("reading the data set {}", args.data.display()))?;
-    if listing.files.is_empty() {
-        bail!(
-            "{}: no labelled audio files found (expected RAVDESS names like 03-01-05-01-01-01-01.wav or a path,label CSV)",
-            args.data.display()
-        );
-    }
     if let Some(n) = args.jobs {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n.max(1))
             .build_global()
             .context("starting the worker threads")?;
     }
-    let perturber = if args.perturb.needs_babble() {
-        let paths: Vec<&Path> = listing.files.iter().map(|f| f.path.as_path()).collect();
-        Perturber::with_babble(
-            BabbleBed::from_files(&paths, args.seed)
-                .with_context(|| format!("mixing babble from {}", args.data.display()))?,
-        )
-    } else {
-        Perturber::new()
-    };
+    let perturber = Perturber::for_files(args.perturb, &listing.paths(), args.seed)
+        .with_context(|| format!("mixing babble from {}", args.data.display()))?;
     let job = Job {
         ex: &ex,
         seg_cfg: &seg_cfg,
