@@ -5,8 +5,8 @@
 //! The utterance's mean (DC) is taken off; then for each frame (centred on
 //! `t * hop`, like the STFT frames) a window of [`WINDOW`] samples (40 ms) has its normalised
 //! cross-correlation (NCCF) computed for every lag between [`F0_MAX_HZ`] and
-//! [`F0_MIN_HZ`] (through one FFT: `r = IFFT(|FFT(x)|²)`, the energies of the
-//! two overlapping parts from prefix sums). The period is the smallest lag at a
+//! [`F0_MIN_HZ`] (through the FFT: `r = IFFT(|FFT(x)|²)`, two frames per
+//! transform; the energies of the two overlapping parts from prefix sums). The period is the smallest lag at a
 //! local maximum of the NCCF within [`OCTAVE_TOLERANCE`] of the largest one
 //! (so a multiple of the period, which correlates almost as well, is not
 //! taken), refined by a parabola through its neighbours.
@@ -18,7 +18,8 @@
 //!   interpolated linearly between the voiced frames around them (held before
 //!   the first and after the last; 0 when the utterance has none), so the
 //!   contour is continuous;
-//! - **voicing**: the NCCF at the chosen lag, in `[0, 1]`.
+//! - **voicing**: the NCCF at the chosen lag, in `[0, 1]` (when no lag in the
+//!   range is a peak, the best NCCF, and the frame counts as unvoiced).
 //!
 //! Both are independent of the gain (the NCCF is normalised), so a quiet
 //! microphone moves them only through its noise floor. An utterance is
@@ -103,37 +104,88 @@ impl PitchTracker {
         let dc = samples.iter().map(|&v| f64::from(v)).sum::<f64>() / samples.len().max(1) as f64;
         let dc = dc as f32;
         let mut buf = vec![Complex32::new(0.0, 0.0); FFT_LEN];
+        let mut power = vec![Complex32::new(0.0, 0.0); FFT_LEN];
         let mut scratch = vec![
             Complex32::new(0.0, 0.0);
             self.forward
                 .get_inplace_scratch_len()
                 .max(self.inverse.get_inplace_scratch_len())
         ];
-        let mut window = vec![0f32; WINDOW];
+        let mut windows = [vec![0f32; WINDOW], vec![0f32; WINDOW]];
         let mut energy = vec![0f64; WINDOW + 1];
         let mut nccf = vec![0f32; self.max_lag + 2];
-        let estimates: Vec<Estimate> = (0..frames)
-            .map(|t| {
+        let mut estimates = Vec::with_capacity(frames);
+        // Two frames per FFT: one as the real part, the other as the imaginary part.
+        for pair in (0..frames).step_by(2) {
+            for (k, window) in windows.iter_mut().enumerate() {
+                let t = pair + k;
                 let origin = (t * hop) as isize - (WINDOW / 2) as isize;
                 for (i, w) in window.iter_mut().enumerate() {
                     let idx = origin + i as isize;
-                    *w = if idx >= 0 && (idx as usize) < samples.len() {
+                    *w = if t < frames && idx >= 0 && (idx as usize) < samples.len() {
                         samples[idx as usize] - dc
                     } else {
                         0.0
                     };
                 }
-                self.estimate(&window, &mut buf, &mut scratch, &mut energy, &mut nccf)
-            })
-            .collect();
+                // Each window to unit power (the NCCF does not depend on it):
+                // rounding in the shared transform is relative to the louder
+                // of the two, which would swamp a quiet window beside a loud
+                // one. Silence becomes zeros, which estimate() calls unvoiced.
+                let power =
+                    window.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / WINDOW as f64;
+                let gain = if power > SILENCE_POWER {
+                    power.sqrt().recip() as f32
+                } else {
+                    0.0
+                };
+                window.iter_mut().for_each(|w| *w *= gain);
+            }
+            self.autocorrelate_pair(&windows, &mut buf, &mut power, &mut scratch);
+            for (k, window) in windows.iter().enumerate().take(frames - pair) {
+                let r = |lag: usize| if k == 0 { power[lag].re } else { power[lag].im };
+                estimates.push(self.estimate(window, r, &mut energy, &mut nccf));
+            }
+        }
         contour(&estimates)
     }
 
+    /// The linear autocorrelations of two real windows, `FFT_LEN` times over:
+    /// the first's in `out[lag].re`, the second's in `out[lag].im`.
+    fn autocorrelate_pair(
+        &self,
+        windows: &[Vec<f32>; 2],
+        buf: &mut [Complex32],
+        out: &mut [Complex32],
+        scratch: &mut [Complex32],
+    ) {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = if i < WINDOW {
+                Complex32::new(windows[0][i], windows[1][i])
+            } else {
+                Complex32::new(0.0, 0.0)
+            };
+        }
+        self.forward.process_with_scratch(buf, scratch);
+        // Z = A + iB with A, B the spectra of the two real windows:
+        // A_k = (Z_k + conj Z_-k) / 2, B_k = (Z_k - conj Z_-k) / 2i. Their power
+        // spectra are real and even, so one inverse FFT of |A|² + i|B|² gives
+        // both autocorrelations, real and imaginary.
+        for k in 0..FFT_LEN {
+            let z = buf[k];
+            let zc = buf[(FFT_LEN - k) % FFT_LEN].conj();
+            let a = (z + zc) * 0.5;
+            let b = (z - zc) * 0.5;
+            out[k] = Complex32::new(a.norm_sqr(), b.norm_sqr());
+        }
+        self.inverse.process_with_scratch(out, scratch);
+    }
+
+    /// One window's estimate from its autocorrelation `r(lag)` (times `FFT_LEN`).
     fn estimate(
         &self,
         x: &[f32],
-        buf: &mut [Complex32],
-        scratch: &mut [Complex32],
+        r: impl Fn(usize) -> f32,
         energy: &mut [f64],
         nccf: &mut [f32],
     ) -> Estimate {
@@ -146,18 +198,9 @@ impl PitchTracker {
             energy[i + 1] = energy[i] + f64::from(v) * f64::from(v);
         }
         let n = x.len();
-        if energy[n] / n as f64 <= SILENCE_POWER {
+        if energy[n] == 0.0 {
             return unvoiced;
         }
-        for (b, &v) in buf.iter_mut().zip(x.iter()) {
-            *b = Complex32::new(v, 0.0);
-        }
-        buf[n..].fill(Complex32::new(0.0, 0.0));
-        self.forward.process_with_scratch(buf, scratch);
-        for c in buf.iter_mut() {
-            *c = Complex32::new(c.norm_sqr(), 0.0);
-        }
-        self.inverse.process_with_scratch(buf, scratch);
         let scale = 1.0 / FFT_LEN as f64;
         // nccf[lag] for lag in min_lag - 1 ..= max_lag + 1 (neighbours for the parabola).
         let (lo, hi) = (self.min_lag - 1, (self.max_lag + 1).min(n - 1));
@@ -166,7 +209,7 @@ impl PitchTracker {
             *out = if lag < lo || lag > hi {
                 0.0
             } else {
-                let r = f64::from(buf[lag].re) * scale;
+                let r = f64::from(r(lag)) * scale;
                 let e0 = energy[n - lag];
                 let e1 = energy[n] - energy[lag];
                 let denom = (e0 * e1).sqrt();
@@ -187,7 +230,13 @@ impl PitchTracker {
         let Some(lag) = (self.min_lag..=self.max_lag)
             .find(|&lag| is_peak(lag) && nccf[lag] >= OCTAVE_TOLERANCE * best)
         else {
-            return unvoiced;
+            // The correlation still rises at an end of the range: no period in
+            // it. Unvoiced, but the voicing stays the correlation, so it does
+            // not jump to 0 on a rounding difference.
+            return Estimate {
+                f0_hz: 0.0,
+                voicing: best.clamp(0.0, 1.0),
+            };
         };
         let (a, b, c) = (nccf[lag - 1], nccf[lag], nccf[lag + 1]);
         let curvature = a - 2.0 * b + c;
@@ -277,6 +326,52 @@ mod tests {
         let first = WINDOW / 2 / HOP + 1;
         let last = (n - WINDOW / 2) / HOP;
         (first..last).map(move |t| (track[2 * t], track[2 * t + 1]))
+    }
+
+    #[test]
+    fn two_windows_share_one_transform_exactly() {
+        let pt = PitchTracker::new();
+        let mut state = 7u32;
+        let mut noise = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let windows = [
+            (0..WINDOW).map(|_| noise()).collect::<Vec<f32>>(),
+            (0..WINDOW)
+                .map(|i| (i as f32 * 0.07).sin() + 0.3 * noise())
+                .collect(),
+        ];
+        let mut buf = vec![Complex32::new(0.0, 0.0); FFT_LEN];
+        let mut out = buf.clone();
+        let mut scratch = vec![Complex32::new(0.0, 0.0); 2 * FFT_LEN];
+        pt.autocorrelate_pair(&windows, &mut buf, &mut out, &mut scratch);
+        // Linear (no wrap-around) up to FFT_LEN - WINDOW, beyond the longest lag searched.
+        for lag in [0, 1, 26, 100, 321, FFT_LEN - WINDOW] {
+            for (k, w) in windows.iter().enumerate() {
+                let direct: f32 = (0..WINDOW - lag).map(|n| w[n] * w[n + lag]).sum();
+                let got = if k == 0 { out[lag].re } else { out[lag].im } / FFT_LEN as f32;
+                assert!(
+                    (got - direct).abs() < 1e-3 * (1.0 + direct.abs()),
+                    "window {k} lag {lag}: {got} vs {direct}"
+                );
+            }
+        }
+        // An odd number of frames: the last one is paired with silence, and
+        // each frame's voicing does not depend on its partner.
+        let x = harmonics(|_| 180.0, 1, 6, 0.4);
+        let all = pt.track(&x, 32, HOP);
+        for frames in [1, 2, 3, 30, 31] {
+            let track = pt.track(&x, frames, HOP);
+            assert_eq!(track.len(), 2 * frames);
+            for t in 0..frames {
+                let (a, b) = (track[2 * t + 1], all[2 * t + 1]);
+                assert!(
+                    (a - b).abs() < 1e-4,
+                    "{frames} frames, frame {t}: {a} vs {b}"
+                );
+            }
+        }
     }
 
     #[test]
