@@ -3,10 +3,11 @@
 //! about the spacing of a low voice's harmonics).
 //!
 //! The utterance's mean (DC) is taken off; then for each frame (centred on
-//! `t * hop`, like the STFT frames) a window of [`WINDOW`] samples (40 ms) has its normalised
-//! cross-correlation (NCCF) computed for every lag between [`F0_MAX_HZ`] and
-//! [`F0_MIN_HZ`] (through the FFT: `r = IFFT(|FFT(x)|²)`, two frames per
-//! transform; the energies of the two overlapping parts from prefix sums). The period is the smallest lag at a
+//! `t * hop`, like the STFT frames) a window of [`WINDOW`] samples (40 ms)
+//! has its normalised cross-correlation (NCCF) computed for every lag
+//! between [`F0_MAX_HZ`] and [`F0_MIN_HZ`] (through the FFT:
+//! `r = IFFT(|FFT(x)|²)`, two frames per transform; the energies of the two
+//! overlapping parts from prefix sums). The period is the smallest lag at a
 //! local maximum of the NCCF within [`OCTAVE_TOLERANCE`] of the largest one
 //! (so a multiple of the period, which correlates almost as well, is not
 //! taken), refined by a parabola through its neighbours.
@@ -104,7 +105,7 @@ impl PitchTracker {
         let dc = samples.iter().map(|&v| f64::from(v)).sum::<f64>() / samples.len().max(1) as f64;
         let dc = dc as f32;
         let mut buf = vec![Complex32::new(0.0, 0.0); FFT_LEN];
-        let mut power = vec![Complex32::new(0.0, 0.0); FFT_LEN];
+        let mut autocorr = vec![Complex32::new(0.0, 0.0); FFT_LEN];
         let mut scratch = vec![
             Complex32::new(0.0, 0.0);
             self.forward
@@ -132,18 +133,24 @@ impl PitchTracker {
                 // rounding in the shared transform is relative to the louder
                 // of the two, which would swamp a quiet window beside a loud
                 // one. Silence becomes zeros, which estimate() calls unvoiced.
-                let power =
+                let mean_square =
                     window.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / WINDOW as f64;
-                let gain = if power > SILENCE_POWER {
-                    power.sqrt().recip() as f32
+                let gain = if mean_square > SILENCE_POWER {
+                    mean_square.sqrt().recip() as f32
                 } else {
                     0.0
                 };
                 window.iter_mut().for_each(|w| *w *= gain);
             }
-            self.autocorrelate_pair(&windows, &mut buf, &mut power, &mut scratch);
+            self.autocorrelate_pair(&windows, &mut buf, &mut autocorr, &mut scratch);
             for (k, window) in windows.iter().enumerate().take(frames - pair) {
-                let r = |lag: usize| if k == 0 { power[lag].re } else { power[lag].im };
+                let r = |lag: usize| {
+                    if k == 0 {
+                        autocorr[lag].re
+                    } else {
+                        autocorr[lag].im
+                    }
+                };
                 estimates.push(self.estimate(window, r, &mut energy, &mut nccf));
             }
         }
