@@ -33,6 +33,7 @@ mod paths;
 mod process;
 mod rig;
 mod testenv;
+pub mod wav;
 
 pub use conn::RawConn;
 pub use daemon::DaemonProcess;

@@ -5,48 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ser_e2e::{proc_kib, ravdess_clip, DaemonProcess, RawConn, TestEnv};
+use ser_e2e::{proc_kib, ravdess_clip, wav, DaemonProcess, RawConn, TestEnv};
 use serde_json::{json, Value};
 
-const RATE: u32 = 16_000;
-/// The VAD works on 30 ms frames; keeping every clip on the frame grid makes
-/// the segmentation inside the long file match the clip's own.
-const FRAME: usize = 480;
-
-fn read_wav(path: &Path) -> Vec<i16> {
-    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let spec = r.spec();
-    assert_eq!(
-        (spec.sample_rate, spec.channels),
-        (RATE, 1),
-        "{} is not 16 kHz mono",
-        path.display()
-    );
-    r.samples::<i16>().map(Result::unwrap).collect()
-}
-
-/// `lead` s of silence, then each clip (padded to whole frames) followed by `gap` s of silence.
+/// `lead` s of silence, then each clip (padded to whole VAD frames) followed by `gap` s of silence.
 fn build_input(dir: &Path, clips: &[PathBuf], lead: f32, gap: f32) -> PathBuf {
-    let silence = |s: f32| vec![0i16; (s * RATE as f32) as usize / FRAME * FRAME];
-    let mut all = silence(lead);
+    let mut all = wav::silence(lead);
     for c in clips {
-        let mut x = read_wav(c);
-        x.resize(x.len().div_ceil(FRAME) * FRAME, 0);
-        all.extend(x);
-        all.extend(silence(gap));
+        all.extend(wav::read_frame_padded(c));
+        all.extend(wav::silence(gap));
     }
     let path = dir.join("clips.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for s in all {
-        w.write_sample(s).unwrap();
-    }
-    w.finalize().unwrap();
+    wav::write_mono16(&path, all);
     path
 }
 

@@ -11,17 +11,7 @@ use serde_json::json;
 /// A long silent WAV: keeps a file-input daemon running without any sound server.
 fn silence(env: &TestEnv) -> PathBuf {
     let path = env.root().join("silence.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for _ in 0..16_000 * 600 {
-        w.write_sample(0i16).unwrap();
-    }
-    w.finalize().unwrap();
+    ser_e2e::wav::write_mono16(&path, std::iter::repeat_n(0i16, 16_000 * 600));
     path
 }
 

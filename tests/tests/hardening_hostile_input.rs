@@ -14,20 +14,7 @@ use serde_json::json;
 fn analyze_refuses_devices_fifos_dirs_missing_and_huge_files() {
     let env = TestEnv::without_rig();
     let silent = env.root().join("silence.wav");
-    let mut w = hound::WavWriter::create(
-        &silent,
-        hound::WavSpec {
-            channels: 1,
-            sample_rate: 16_000,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        },
-    )
-    .unwrap();
-    for _ in 0..16_000 {
-        w.write_sample(0i16).unwrap();
-    }
-    w.finalize().unwrap();
+    ser_e2e::wav::write_mono16(&silent, vec![0i16; 16_000]);
     let arg = format!("file:{}", silent.display());
     let mut serd = env.spawn_serd(["--input", &arg, "--no-tray", "--no-notify"]);
     serd.wait_for_socket(Duration::from_secs(60));

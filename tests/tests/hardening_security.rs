@@ -49,18 +49,7 @@ fn another_users_connection_is_closed_even_with_an_open_socket_mode() {
     }
     let env = TestEnv::without_rig();
     let silent = env.root().join("s.wav");
-    let mut w = hound::WavWriter::create(
-        &silent,
-        hound::WavSpec {
-            channels: 1,
-            sample_rate: 16_000,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        },
-    )
-    .unwrap();
-    w.write_sample(0i16).unwrap();
-    w.finalize().unwrap();
+    ser_e2e::wav::write_mono16(&silent, [0i16]);
     let arg = format!("file:{}", silent.display());
     let mut serd = env.spawn_serd(["--input", &arg, "--no-tray", "--no-notify"]);
     serd.wait_for_socket(Duration::from_secs(60));

@@ -15,7 +15,6 @@ use ser_ctl::protocol::{Ack, Device, Mood, MoodStatus, Utterance};
 use ser_e2e::{ravdess_clip, workspace_root, DaemonProcess, TestEnv};
 use serde_json::Value;
 
-const RATE: u32 = 16_000;
 /// Generous bound for a daemon to get through a few seconds of audio on a
 /// busy 2-core machine (a deadline for waiting, not a performance check).
 const PATIENCE: Duration = Duration::from_secs(90);
@@ -26,24 +25,14 @@ fn angry_clip() -> PathBuf {
 
 /// Writes `lead` s of silence, then `clip` (if any), then 1 s of silence.
 fn wav(dir: &Path, name: &str, lead: f32, clip: Option<&Path>) -> PathBuf {
+    use ser_e2e::wav::{read_mono16, write_mono16, RATE};
     let mut samples = vec![0i16; (lead * RATE as f32) as usize];
     if let Some(c) = clip {
-        let mut r = hound::WavReader::open(c).unwrap();
-        samples.extend(r.samples::<i16>().map(Result::unwrap));
+        samples.extend(read_mono16(c));
     }
     samples.extend(vec![0i16; RATE as usize]);
     let path = dir.join(name);
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for s in samples {
-        w.write_sample(s).unwrap();
-    }
-    w.finalize().unwrap();
+    write_mono16(&path, samples);
     path
 }
 

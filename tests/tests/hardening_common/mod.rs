@@ -4,17 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ser_e2e::{ravdess_clip, RawConn, TestEnv};
+use ser_e2e::{ravdess_clip, wav, RawConn, TestEnv};
 use serde_json::{json, Value};
 
-pub const RATE: u32 = 16_000;
-/// Clips are padded to whole 30 ms VAD frames.
-pub const FRAME: usize = 480;
-
-pub fn read_wav(path: &Path) -> Vec<i16> {
-    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    r.samples::<i16>().map(Result::unwrap).collect()
-}
+use ser_e2e::wav::RATE;
 
 /// Eight different RAVDESS clips (one per emotion, various actors).
 pub fn clips() -> Vec<PathBuf> {
@@ -27,38 +20,17 @@ pub fn clips() -> Vec<PathBuf> {
 /// `min_seconds` of audio, each clip followed by `gap` s of silence. Returns
 /// the path and how many clips it holds. Written in the temp dir only.
 pub fn build_input(dir: &Path, clips: &[PathBuf], gap: f32, min_seconds: f64) -> (PathBuf, usize) {
-    let silence = |s: f32| vec![0i16; (s * RATE as f32) as usize / FRAME * FRAME];
-    let loaded: Vec<Vec<i16>> = clips
-        .iter()
-        .map(|c| {
-            let mut x = read_wav(c);
-            x.resize(x.len().div_ceil(FRAME) * FRAME, 0);
-            x
-        })
-        .collect();
-    let path = dir.join("input.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    let mut written = 0usize;
-    for s in silence(1.0) {
-        w.write_sample(s).unwrap();
-    }
-    let gap = silence(gap);
-    let mut n = 0;
+    let loaded: Vec<Vec<i16>> = clips.iter().map(|c| wav::read_frame_padded(c)).collect();
+    let gap = wav::silence(gap);
+    let (mut written, mut n) = (0usize, 0usize);
     while (written as f64) / f64::from(RATE) < min_seconds {
-        let c = &loaded[n % loaded.len()];
-        for &s in c.iter().chain(gap.iter()) {
-            w.write_sample(s).unwrap();
-        }
-        written += c.len() + gap.len();
+        written += loaded[n % loaded.len()].len() + gap.len();
         n += 1;
     }
-    w.finalize().unwrap();
+    let path = dir.join("input.wav");
+    // Streamed: an hour of soak input is never held in memory at once.
+    let body = (0..n).flat_map(|i| loaded[i % loaded.len()].iter().chain(&gap).copied());
+    wav::write_mono16(&path, wav::silence(1.0).into_iter().chain(body));
     (path, n)
 }
 

@@ -4,12 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ser_e2e::{ravdess_dir, workspace_root, Rig, TestEnv};
+use ser_e2e::{ravdess_dir, wav, workspace_root, Rig, TestEnv};
 use serde_json::Value;
-
-pub const RATE: u32 = 16_000;
-/// The VAD works on 30 ms frames; clips stay on the frame grid.
-pub const FRAME: usize = 480;
 
 /// A RAVDESS clip and what the current model makes of it on its own.
 #[derive(Debug, Clone)]
@@ -60,48 +56,21 @@ pub fn two_distinct_clips(env: &TestEnv) -> (Clip, Clip) {
     (best[0].clone(), best[1].clone())
 }
 
-fn read_wav(path: &Path) -> Vec<i16> {
-    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let spec = r.spec();
-    assert_eq!(
-        (spec.sample_rate, spec.channels),
-        (RATE, 1),
-        "{}",
-        path.display()
-    );
-    r.samples::<i16>().map(Result::unwrap).collect()
-}
-
 /// One piece of a test recording.
 pub enum Part<'a> {
     Silence(f32),
     Clip(&'a Path),
 }
 
-/// Writes the parts, in order, as one 16 kHz mono WAV in `dir`.
+/// Writes the parts, in order, as one 16 kHz mono WAV in `dir`; clips are
+/// padded to whole VAD frames.
 pub fn build_wav(dir: &Path, name: &str, parts: &[Part]) -> PathBuf {
     let path = dir.join(name);
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for part in parts {
-        let samples = match part {
-            Part::Silence(s) => vec![0i16; (s * RATE as f32) as usize / FRAME * FRAME],
-            Part::Clip(p) => {
-                let mut s = read_wav(p);
-                s.resize(s.len().div_ceil(FRAME) * FRAME, 0);
-                s
-            }
-        };
-        for x in samples {
-            w.write_sample(x).unwrap();
-        }
-    }
-    w.finalize().unwrap();
+    let samples = parts.iter().flat_map(|part| match part {
+        Part::Silence(s) => wav::silence(*s),
+        Part::Clip(p) => wav::read_frame_padded(p),
+    });
+    wav::write_mono16(&path, samples);
     path
 }
 
