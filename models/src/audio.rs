@@ -15,9 +15,10 @@
 //! without an error. A file where nothing at all decodes is [`Error::Corrupt`].
 
 use std::fs;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rubato::{
     calculate_cutoff, Resampler as _, SincFixedIn, SincInterpolationParameters,
@@ -27,9 +28,10 @@ use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
+use symphonia::core::probe::{Hint, Probe};
+use symphonia::default::formats::{FlacReader, MpaReader, OggReader, WavReader};
 
 use crate::error::{Error, Result};
 use crate::features::SAMPLE_RATE;
@@ -371,6 +373,105 @@ impl std::fmt::Debug for AudioReader {
     }
 }
 
+/// The container formats we read. symphonia's default probe also registers
+/// its ID3v2 tag reader, which panics on some valid ID3v2.4 tags (a tag-size
+/// restriction in the extended header hits an `unreachable!`, found by
+/// fuzzing); we need no tag metadata, so leading ID3v2 tags are skipped by
+/// [`SkipLeadingTags`] instead and that reader is left out.
+fn probe_formats() -> &'static Probe {
+    static PROBE: OnceLock<Probe> = OnceLock::new();
+    PROBE.get_or_init(|| {
+        let mut probe = Probe::default();
+        probe.register_all::<WavReader>();
+        probe.register_all::<FlacReader>();
+        probe.register_all::<MpaReader>();
+        probe.register_all::<OggReader>();
+        probe
+    })
+}
+
+/// Most ID3v2 tags skipped in front of the audio (taggers sometimes stack a
+/// few; a file that is nothing but tags is refused as having no format).
+const MAX_LEADING_TAGS: usize = 8;
+
+/// A file seen from the end of its leading ID3v2 tags (as MP3 files carry
+/// them): positions are relative to the first byte after the tags.
+struct SkipLeadingTags {
+    file: fs::File,
+    start: u64,
+}
+
+impl SkipLeadingTags {
+    fn new(mut file: fs::File) -> std::io::Result<SkipLeadingTags> {
+        let mut start = 0u64;
+        for _ in 0..MAX_LEADING_TAGS {
+            file.seek(SeekFrom::Start(start))?;
+            let mut header = [0u8; 10];
+            match file.read_exact(&mut header) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(e),
+            }
+            match id3v2_tag_len(&header) {
+                Some(len) => start += len,
+                None => break,
+            }
+        }
+        file.seek(SeekFrom::Start(start))?;
+        Ok(SkipLeadingTags { file, start })
+    }
+}
+
+/// The whole length in bytes of the ID3v2 tag whose 10-byte header is
+/// `header` (header, body and footer), or `None` when it is not one.
+fn id3v2_tag_len(header: &[u8; 10]) -> Option<u64> {
+    let syncsafe = header[6..10].iter().all(|b| b & 0x80 == 0);
+    if &header[..3] != b"ID3" || header[3] == 0xff || header[4] == 0xff || !syncsafe {
+        return None;
+    }
+    let body = header[6..10]
+        .iter()
+        .fold(0u64, |n, &b| (n << 7) | u64::from(b));
+    let footer = if header[5] & 0x10 != 0 { 10 } else { 0 };
+    Some(10 + body + footer)
+}
+
+impl Read for SkipLeadingTags {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.file.read(buf)
+    }
+}
+
+impl Seek for SkipLeadingTags {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        let pos = match pos {
+            SeekFrom::Start(p) => SeekFrom::Start(p.saturating_add(self.start)),
+            other => other,
+        };
+        let abs = self.file.seek(pos)?;
+        if abs < self.start {
+            self.file.seek(SeekFrom::Start(self.start))?;
+            return Err(std::io::Error::new(
+                ErrorKind::InvalidInput,
+                "seek before the start of the audio",
+            ));
+        }
+        Ok(abs - self.start)
+    }
+}
+
+impl MediaSource for SkipLeadingTags {
+    fn is_seekable(&self) -> bool {
+        self.file.is_seekable()
+    }
+
+    fn byte_len(&self) -> Option<u64> {
+        self.file
+            .byte_len()
+            .map(|len| len.saturating_sub(self.start))
+    }
+}
+
 /// The error for a panic in symphonia (it has had some on malformed input):
 /// decoder steps run under `catch_unwind`, since bad input must not panic us.
 fn decoder_panicked(path: &Path) -> Error {
@@ -398,12 +499,16 @@ impl AudioReader {
 
     fn probe(path: &Path, file: fs::File) -> Result<AudioReader> {
         let p = || path.to_path_buf();
-        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        let source = SkipLeadingTags::new(file).map_err(|e| Error::Io {
+            path: p(),
+            source: e,
+        })?;
+        let mss = MediaSourceStream::new(Box::new(source), Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
         }
-        let probed = symphonia::default::get_probe()
+        let probed = probe_formats()
             .format(
                 &hint,
                 mss,

@@ -182,6 +182,64 @@ fn flac_ogg_and_mp3() {
     check_sine(&mp3, 44_100, 2, 2.0, 0.1);
 }
 
+/// An ID3v2.4 tag whose extended header carries restrictions (tag size at
+/// most 64 frames / 128 KiB): symphonia's own tag reader panicked on it.
+/// With `footer`, the tag ends in the 10-byte footer v2.4 allows.
+fn id3v24_tag(footer: bool) -> Vec<u8> {
+    let ext = [0, 0, 0, 8, 0x01, 0x10, 0x01, 0x40];
+    let text = b"\x03ser";
+    let mut frame = b"TIT2".to_vec();
+    frame.extend_from_slice(&[0, 0, 0, text.len() as u8, 0, 0]);
+    frame.extend_from_slice(text);
+    let padding = [0u8; 10];
+    let body = ext.len() + frame.len() + if footer { 0 } else { padding.len() };
+    let flags = 0x40 | if footer { 0x10 } else { 0 };
+    let mut tag = b"ID3".to_vec();
+    tag.extend_from_slice(&[4, 0, flags, 0, 0, 0, body as u8]);
+    tag.extend_from_slice(&ext);
+    tag.extend_from_slice(&frame);
+    if footer {
+        tag.extend_from_slice(b"3DI");
+        tag.extend_from_slice(&[4, 0, flags, 0, 0, 0, body as u8]);
+    } else {
+        tag.extend_from_slice(&padding);
+    }
+    tag
+}
+
+#[test]
+fn files_behind_id3v2_tags_decode_as_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("plain.wav");
+    write_wav(&wav, 22_050, 1, Fmt::I16, 1.5);
+    let mp3 = dir.path().join("plain.mp3");
+    tool(
+        "lame",
+        &["--quiet".as_ref(), wav.as_os_str(), mp3.as_os_str()],
+    );
+    for plain in [&wav, &mp3] {
+        let want = decode_file(plain).unwrap_or_else(|e| panic!("{e}"));
+        for (what, tags) in [
+            ("one tag", id3v24_tag(false)),
+            ("a tag with a footer", id3v24_tag(true)),
+            ("two tags", [id3v24_tag(true), id3v24_tag(false)].concat()),
+        ] {
+            let ext = plain.extension().unwrap().to_str().unwrap();
+            let tagged = dir.path().join(format!("tagged.{ext}"));
+            std::fs::write(&tagged, [tags, std::fs::read(plain).unwrap()].concat()).unwrap();
+            let got = decode_file(&tagged)
+                .unwrap_or_else(|e| panic!("{} behind {what}: {e}", plain.display()));
+            assert_eq!(got, want, "{} behind {what}", plain.display());
+        }
+    }
+    // A tag and nothing after it is no audio file, and says so.
+    let only = dir.path().join("only-a-tag.mp3");
+    std::fs::write(&only, id3v24_tag(false)).unwrap();
+    let err = decode_file(&only).unwrap_err();
+    assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err}");
+    assert!(err.to_string().contains("only-a-tag.mp3"), "{err}");
+}
+
 #[test]
 fn streaming_resampler_ignores_chunk_sizes() {
     let rate = 44_100;

@@ -14,7 +14,9 @@
 //!
 //! Two scenarios: 30 s of digital silence, and 30 s of RAVDESS speech clips
 //! back to back (`$SER_RAVDESS`, else `<workspace>/../shared/data/ravdess`).
-//! Example: `cargo build --release -p serd && target/release/serd-bench`.
+//! Example: `cargo build --release -p serd && target/release/serd-bench`;
+//! `--model other.onnx` measures the same daemon with another model (passed to
+//! serd as its `--model`), so two models compare on one build and machine.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -40,27 +42,27 @@ struct Args {
     /// Seconds of audio per scenario.
     #[arg(long, default_value_t = 30)]
     seconds: u32,
+    /// An ONNX model for serd to load instead of its embedded one (serd's own
+    /// `--model`); the first lines of the report name the model measured.
+    #[arg(long, value_name = "PATH")]
+    model: Option<PathBuf>,
 }
 
+/// The measured daemon's input: 16-bit PCM, 16 kHz mono.
 fn write_wav(path: &Path, samples: &[f32]) -> Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let data_len = (samples.len() * 2) as u32;
-    f.write_all(b"RIFF")?;
-    f.write_all(&(36 + data_len).to_le_bytes())?;
-    f.write_all(b"WAVEfmt ")?;
-    f.write_all(&16u32.to_le_bytes())?;
-    f.write_all(&1u16.to_le_bytes())?; // PCM
-    f.write_all(&1u16.to_le_bytes())?; // mono
-    f.write_all(&16_000u32.to_le_bytes())?;
-    f.write_all(&32_000u32.to_le_bytes())?;
-    f.write_all(&2u16.to_le_bytes())?;
-    f.write_all(&16u16.to_le_bytes())?;
-    f.write_all(b"data")?;
-    f.write_all(&data_len.to_le_bytes())?;
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     for s in samples {
-        f.write_all(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())?;
+        w.write_sample((s.clamp(-1.0, 1.0) * 32767.0) as i16)?;
     }
-    f.flush()?;
+    w.finalize()
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
@@ -123,7 +125,7 @@ struct Outcome {
     latencies_ms: Vec<f64>,
 }
 
-fn scenario(serd: &Path, wav: &Path, seconds: u32) -> Result<Outcome> {
+fn scenario(serd: &Path, model: Option<&Path>, wav: &Path, seconds: u32) -> Result<Outcome> {
     let tmp = tempfile::tempdir()?;
     let sock = tmp.path().join("run/serd.sock");
     let mut cmd = Command::new(serd);
@@ -145,6 +147,9 @@ fn scenario(serd: &Path, wav: &Path, seconds: u32) -> Result<Outcome> {
         .arg(format!("file:{}", wav.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::null());
+    if let Some(m) = model {
+        cmd.arg("--model").arg(m);
+    }
     let mut child: Child = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", serd.display()))?;
@@ -235,6 +240,20 @@ fn main() -> Result<()> {
         Some(p) => p,
         None => std::env::current_exe()?.with_file_name("serd"),
     };
+    let model = args.model.as_deref();
+    // The model serd will load, read here first: its name goes in the report,
+    // and a file that would not load fails before any scenario starts.
+    let classifier = match model {
+        Some(m) => ser_models::Classifier::from_path(m)?,
+        None => ser_models::Classifier::embedded()?,
+    };
+    println!(
+        "serd: {}; model: {} ({})\n",
+        serd.display(),
+        classifier.info().version,
+        classifier.info().source
+    );
+    drop(classifier);
     let tmp = tempfile::tempdir()?;
     let silence_wav = tmp.path().join("silence.wav");
     write_wav(
@@ -249,10 +268,13 @@ fn main() -> Result<()> {
         "| input | CPU (one core) | VmRSS | VmHWM | utterances | latency p50 (ms) | p95 | max |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    report("silence", &scenario(&serd, &silence_wav, args.seconds)?);
+    report(
+        "silence",
+        &scenario(&serd, model, &silence_wav, args.seconds)?,
+    );
     report(
         "continuous speech",
-        &scenario(&serd, &speech_wav, args.seconds)?,
+        &scenario(&serd, model, &speech_wav, args.seconds)?,
     );
     Ok(())
 }
