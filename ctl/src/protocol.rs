@@ -310,6 +310,25 @@ pub enum Request {
 }
 
 impl Request {
+    /// Every command name (`cmd`) a request can carry: the daemon refuses any
+    /// other as `unknown_command`. Each is the [`name`](Self::name) of one
+    /// variant (`ctl/tests/protocol_doc.rs` checks both against PROTOCOL.md's
+    /// examples).
+    pub const NAMES: [&'static str; 12] = [
+        "status",
+        "mood",
+        "history",
+        "clear_history",
+        "pause",
+        "resume",
+        "subscribe",
+        "devices",
+        "set_notifications",
+        "analyze",
+        "reload",
+        "shutdown",
+    ];
+
     /// The `cmd` tag of this request.
     pub fn name(&self) -> &'static str {
         match self {

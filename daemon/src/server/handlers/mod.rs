@@ -22,22 +22,6 @@ use ser_ctl::protocol::{ErrorCode, ErrorReply, Message, Request, RequestEnvelope
 
 use crate::core::{Core, StopReason};
 
-/// Every command name, as in [`Request::name`].
-pub const COMMANDS: [&str; 12] = [
-    "status",
-    "mood",
-    "history",
-    "clear_history",
-    "pause",
-    "resume",
-    "subscribe",
-    "devices",
-    "set_notifications",
-    "analyze",
-    "reload",
-    "shutdown",
-];
-
 /// What the connection does with a handled request.
 #[derive(Debug)]
 pub enum Outcome {
@@ -100,12 +84,15 @@ pub fn parse_line(line: &[u8]) -> (Option<u64>, Result<RequestEnvelope, ErrorRep
             )
         }
     };
-    if !COMMANDS.contains(&cmd.as_str()) {
+    if !Request::NAMES.contains(&cmd.as_str()) {
         return (
             id,
             Err(error(
                 ErrorCode::UnknownCommand,
-                format!("unknown command {cmd:?} (known: {})", COMMANDS.join(", ")),
+                format!(
+                    "unknown command {cmd:?} (known: {})",
+                    Request::NAMES.join(", ")
+                ),
             )),
         );
     }
