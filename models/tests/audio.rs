@@ -4,6 +4,8 @@
 //! `apt-get install sox` brings) and `lame` (MP3) on PATH: Debian packages
 //! `sox lame`. `mkfifo` comes with coreutils.
 
+mod common;
+
 use std::f32::consts::PI;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -137,18 +139,8 @@ fn wav_every_width_rate_and_channel_count() {
 fn downmix_is_the_channel_mean() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("lr.wav");
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: 16_000,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(&p, spec).unwrap();
-    for v in sine(16_000, 0.5, 0.5) {
-        w.write_sample(v).unwrap();
-        w.write_sample(-v).unwrap();
-    }
-    w.finalize().unwrap();
+    let left_right = sine(16_000, 0.5, 0.5).into_iter().flat_map(|v| [v, -v]);
+    common::write_wav(&p, 16_000, 2, left_right);
     let d = decode_file(&p).unwrap();
     assert_eq!(d.samples.len(), 8000);
     assert!(d.samples.iter().all(|v| v.abs() < 1e-6));
@@ -431,24 +423,17 @@ fn zero_sample_wav_is_empty_audio() {
 fn non_finite_and_loud_float_samples_are_tamed() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("wild.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(&p, spec).unwrap();
-    for (i, v) in sine(48_000, 0.5, 0.5).into_iter().enumerate() {
-        let v = match i % 1000 {
+    let wild = sine(48_000, 0.5, 0.5)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match i % 1000 {
             0 => f32::NAN,
             1 => f32::INFINITY,
             2 => f32::NEG_INFINITY,
             3 => 40.0,
             _ => v,
-        };
-        w.write_sample(v).unwrap();
-    }
-    w.finalize().unwrap();
+        });
+    common::write_wav(&p, 48_000, 1, wild);
     let d = decode_file(&p).unwrap();
     assert_eq!(d.samples.len(), 8000);
     assert!(d.samples.iter().all(|v| v.is_finite() && v.abs() <= 1.0));

@@ -212,17 +212,7 @@ fn analysis_combines_segments_by_duration() {
     // time: the very same analysis.
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("two.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(&wav, spec).unwrap();
-    for v in &x {
-        w.write_sample(*v).unwrap();
-    }
-    w.finalize().unwrap();
+    common::write_wav(&wav, 16_000, 1, x.iter().copied());
     assert_eq!(analyze_file(&c, &wav, &cfg).unwrap(), a);
     // Silence: no segments, no verdict.
     let s = analyze_samples(&c, &vec![0.0; 48_000], &cfg).unwrap();

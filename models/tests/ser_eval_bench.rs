@@ -34,17 +34,7 @@ fn ser_eval_reports_the_confusion_of_the_analysis_verdicts() {
         ("Actor_24/03-01-01-01-02-02-24.wav", "neutral"),
     ];
     let silent = dir.path().join("silent.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&silent, spec).unwrap();
-    for _ in 0..8000 {
-        w.write_sample(0i16).unwrap();
-    }
-    w.finalize().unwrap();
+    common::write_wav(&silent, 16_000, 1, [0i16; 8000]);
     let mut csv = String::new();
     for (c, l) in clips {
         csv += &format!("{},{l}\n", rav.join(c).display());

@@ -45,17 +45,7 @@ fn dumps_features_that_match_the_library() {
     ];
     // A silent file (no speech: used whole) and a broken one (skipped).
     let silent = dir.path().join("silent.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&silent, spec).unwrap();
-    for _ in 0..16_000 {
-        w.write_sample(0i16).unwrap();
-    }
-    w.finalize().unwrap();
+    common::write_wav(&silent, 16_000, 1, [0i16; 16_000]);
     std::fs::write(dir.path().join("broken.wav"), b"RIFF not really").unwrap();
     let mut csv = String::from("path,label\n");
     for c in clips {

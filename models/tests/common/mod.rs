@@ -1,7 +1,46 @@
-//! Helpers shared by the integration tests: where the RAVDESS clips are.
+//! Helpers shared by the integration tests: where the RAVDESS clips are, and
+//! writing WAV files.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// A sample type a test WAV is written in: 16-bit integer or 32-bit float.
+pub trait WavSample: hound::Sample + Copy {
+    const BITS: u16;
+    const FORMAT: hound::SampleFormat;
+}
+
+impl WavSample for i16 {
+    const BITS: u16 = 16;
+    const FORMAT: hound::SampleFormat = hound::SampleFormat::Int;
+}
+
+impl WavSample for f32 {
+    const BITS: u16 = 32;
+    const FORMAT: hound::SampleFormat = hound::SampleFormat::Float;
+}
+
+/// Writes interleaved `samples` (`channels` per frame) to `path` as a WAV
+/// at `rate` Hz, in the samples' own type.
+pub fn write_wav<S: WavSample>(
+    path: &Path,
+    rate: u32,
+    channels: u16,
+    samples: impl IntoIterator<Item = S>,
+) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: S::BITS,
+        sample_format: S::FORMAT,
+    };
+    let mut w =
+        hound::WavWriter::create(path, spec).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for v in samples {
+        w.write_sample(v).unwrap();
+    }
+    w.finalize().unwrap();
+}
 
 /// `$SER_RAVDESS`, else `<workspace root>/../shared/data/ravdess`.
 pub fn ravdess_dir() -> PathBuf {
