@@ -10,8 +10,9 @@
 # is what safe Rust can do wrong (panics inside symphonia, which the decoder
 # contains, are listed instead: see fuzz/fuzz_targets/audio_decode.rs). The full
 # libFuzzer output is kept in $CARGO_TARGET_DIR/fuzz-logs/<target>.log. The corpus
-# lives in $CARGO_TARGET_DIR/fuzz-corpus (it grows across runs); a crash leaves its input in fuzz/artifacts/<target>/,
-# to be added as a regression test in daemon/tests/fuzz_props.rs.
+# lives in $CARGO_TARGET_DIR/fuzz-corpus (it grows across runs); a crash leaves its
+# input in fuzz/artifacts/<target>/, to be added as a regression test in
+# daemon/tests/fuzz_props.rs.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$SER_ROOT"
@@ -28,11 +29,11 @@ for t in "${targets[@]}"; do
   mkdir -p "$(dirname "$log")"
   set +e
   cargo fuzz run --sanitizer none --target-dir "$TARGET/fuzz" "$t" "$corpus" -- \
-    -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 >"$log" 2>&1
-  status=$?
+    -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 2>&1 |
+    tee "$log" | grep -v '^contained panic in symphonia' |
+    grep -E '^(#[0-9]+ *(DONE|INITED)|stat::|==|SUMMARY|Done|.*(panicked|crash|ERROR|deadly))'
+  status=${PIPESTATUS[0]}
   set -e
-  grep -v '^contained panic in symphonia' "$log" |
-    grep -E '^(#[0-9]+ *(DONE|INITED)|stat::|==|SUMMARY|Done|.*(panicked|crash|ERROR|deadly))' || true
   # Panics inside symphonia that the decoder's catch_unwind contained (the
   # audio_decode target lets them through; see its comment): not failures,
   # but each is a symphonia bug worth a look, listed by place.

@@ -154,6 +154,14 @@ fn tool(cmd: &str, args: &[&std::ffi::OsStr]) {
     assert!(st.success(), "`{cmd}` failed");
 }
 
+/// Encodes `wav` to `mp3` with lame.
+fn lame(wav: &Path, mp3: &Path) {
+    tool(
+        "lame",
+        &["--quiet".as_ref(), wav.as_os_str(), mp3.as_os_str()],
+    );
+}
+
 #[test]
 fn flac_ogg_and_mp3() {
     let dir = tempfile::tempdir().unwrap();
@@ -164,10 +172,7 @@ fn flac_ogg_and_mp3() {
     let mp3 = dir.path().join("s.mp3");
     tool("sox", &[wav.as_os_str(), flac.as_os_str()]);
     tool("sox", &[wav.as_os_str(), ogg.as_os_str()]);
-    tool(
-        "lame",
-        &["--quiet".as_ref(), wav.as_os_str(), mp3.as_os_str()],
-    );
+    lame(&wav, &mp3);
     check_sine(&flac, 44_100, 2, 2.0, 1e-6);
     check_sine(&ogg, 44_100, 2, 2.0, 0.01);
     // MP3 frames pad the start and end (encoder delay): allow 0.1 s.
@@ -205,10 +210,7 @@ fn files_behind_id3v2_tags_decode_as_without_them() {
     let wav = dir.path().join("plain.wav");
     write_wav(&wav, 22_050, 1, Fmt::I16, 1.5);
     let mp3 = dir.path().join("plain.mp3");
-    tool(
-        "lame",
-        &["--quiet".as_ref(), wav.as_os_str(), mp3.as_os_str()],
-    );
+    lame(&wav, &mp3);
     for plain in [&wav, &mp3] {
         let want = decode_file(plain).unwrap_or_else(|e| panic!("{e}"));
         for (what, tags) in [
