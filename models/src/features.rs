@@ -14,7 +14,21 @@
 //! 4. for `kind = mfcc`, an orthonormal DCT-II over the log-mel values, first `n_mfcc` kept;
 //! 5. with `pitch`, two prosody values appended to each frame (semitones of
 //!    F0 and voicing, [`crate::pitch`]);
-//! 6. optionally per-utterance CMVN.
+//! 6. with `speech_embedding`, the 32 bands of the pretrained speech
+//!    embedding's front end appended to each frame, from the same power
+//!    spectrum ([`SPEECH_EMBEDDING_MELS`]; see below);
+//! 7. optionally per-utterance CMVN.
+//!
+//! The speech-embedding bands are the input of Google's `speech_embedding`
+//! network (Apache-2.0; as shipped in the `openwakeword` 0.4.0 wheel), which
+//! a model can carry in its graph: Slaney mel bands 60–3800 Hz (librosa
+//! `filters.mel(n_mels=32, fmin=60, fmax=3800)`), as
+//! `10 * log10(max(mel, 1e-10))` of the power of int16-scaled samples (so
+//! +90.3 dB against the log-mel above). That front end's own
+//! frames are not centred (frame t starts at sample `t * hop`); these are
+//! the centred frames of step 1, the same spectra 256 samples earlier.
+//! Its clipping at 80 dB below the loudest value and its scaling
+//! (`x / 10 + 2`) depend on the whole utterance and belong to the graph.
 //!
 //! `tests/features_librosa.rs` checks the result against librosa on a fixed signal.
 
@@ -34,6 +48,17 @@ pub const SAMPLE_RATE: u32 = 16_000;
 
 /// Floor of the power before the logarithm (librosa `amin`).
 pub const LOG_AMIN: f32 = 1e-10;
+
+/// Bands of the speech-embedding front end (`speech_embedding`).
+pub const SPEECH_EMBEDDING_MELS: usize = 32;
+
+/// Band edges of the speech-embedding front end, in Hz.
+const SPEECH_EMBEDDING_FMIN: f64 = 60.0;
+const SPEECH_EMBEDDING_FMAX: f64 = 3800.0;
+
+/// The speech-embedding bands are the power of int16-scaled samples: 20·log10(32768) dB
+/// above the power of samples in [-1, 1].
+const INT16_POWER_SCALE: f32 = 32768.0 * 32768.0;
 
 /// Floor of the standard deviation in CMVN, so constant coefficients do not divide by zero.
 pub const CMVN_STD_FLOOR: f32 = 1e-5;
@@ -105,6 +130,11 @@ pub struct FeatureConfig {
     /// written before it existed read and print unchanged.
     #[serde(default, skip_serializing_if = "is_false")]
     pub pitch: bool,
+    /// Append the [`SPEECH_EMBEDDING_MELS`] bands of the pretrained speech
+    /// embedding's front end to every frame (after F0 and voicing), for a
+    /// model that carries that network. Absent from the JSON when off.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub speech_embedding: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -125,15 +155,22 @@ impl Default for FeatureConfig {
             n_mfcc: 40,
             cmvn: false,
             pitch: false,
+            speech_embedding: false,
         }
     }
 }
 
 impl FeatureConfig {
     /// Number of values per frame: `n_mfcc` for MFCC, `n_mels` for log-mel,
-    /// plus 2 with `pitch`.
+    /// plus 2 with `pitch`, plus [`SPEECH_EMBEDDING_MELS`] with `speech_embedding`.
     pub fn dim(&self) -> usize {
-        self.spectral_dim() + if self.pitch { PITCH_DIM } else { 0 }
+        self.spectral_dim()
+            + if self.pitch { PITCH_DIM } else { 0 }
+            + if self.speech_embedding {
+                SPEECH_EMBEDDING_MELS
+            } else {
+                0
+            }
     }
 
     /// Number of spectral values per frame (the first ones): `n_mfcc` or `n_mels`.
@@ -201,6 +238,20 @@ impl FeatureConfig {
                 self.fmin, self.fmax
             ));
         }
+        if self.speech_embedding && (self.n_fft, self.hop_length) != (512, 160) {
+            return bad(format!(
+                "speech_embedding needs n_fft 512 and hop_length 160 (its network's front end), \
+                 got n_fft {} and hop_length {}",
+                self.n_fft, self.hop_length
+            ));
+        }
+        if self.speech_embedding && self.cmvn {
+            return bad(
+                "speech_embedding cannot be combined with cmvn: its network takes \
+                 the front end's decibels"
+                    .into(),
+            );
+        }
         if self.kind == FeatureKind::Mfcc && (self.n_mfcc == 0 || self.n_mfcc > self.n_mels) {
             return bad(format!(
                 "n_mfcc {} must be in 1..=n_mels ({})",
@@ -242,6 +293,8 @@ pub struct FeatureExtractor {
     window: Vec<f32>,
     /// Sparse mel filterbank: per band, the first FFT bin and its weights.
     mel: Vec<(usize, Vec<f32>)>,
+    /// The speech-embedding front end's filterbank (empty without `speech_embedding`).
+    embedding_mel: Vec<(usize, Vec<f32>)>,
     /// Orthonormal DCT-II, `[n_mfcc, n_mels]` row-major (empty for log-mel).
     dct: Vec<f32>,
     fft: Arc<dyn Fft<f32>>,
@@ -262,7 +315,19 @@ impl FeatureExtractor {
     pub fn new(cfg: &FeatureConfig) -> Result<Self> {
         cfg.validate()?;
         let window = centred_hann(cfg.win_length, cfg.n_fft);
-        let mel = slaney_mel_filterbank(cfg);
+        let sr = f64::from(cfg.sample_rate);
+        let mel = slaney_mel_filterbank(sr, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax);
+        let embedding_mel = if cfg.speech_embedding {
+            slaney_mel_filterbank(
+                sr,
+                cfg.n_fft,
+                SPEECH_EMBEDDING_MELS,
+                SPEECH_EMBEDDING_FMIN,
+                SPEECH_EMBEDDING_FMAX,
+            )
+        } else {
+            Vec::new()
+        };
         let dct = match cfg.kind {
             FeatureKind::Mfcc => dct2_ortho(cfg.n_mfcc, cfg.n_mels),
             FeatureKind::Logmel => Vec::new(),
@@ -272,6 +337,7 @@ impl FeatureExtractor {
             cfg: cfg.clone(),
             window,
             mel,
+            embedding_mel,
             dct,
             fft,
             pitch: cfg.pitch.then(PitchTracker::new),
@@ -286,7 +352,7 @@ impl FeatureExtractor {
     /// Features of mono [`SAMPLE_RATE`] audio. Never panics: empty or very short
     /// input gives `1 + len / hop_length` frames of zero-padded audio.
     pub fn extract(&self, samples: &[f32]) -> Features {
-        let logmel = self.log_mel(samples);
+        let (logmel, embedding_mel) = self.log_mel(samples);
         let frames = logmel.len() / self.cfg.n_mels;
         let mut out = match self.cfg.kind {
             FeatureKind::Logmel => Features {
@@ -325,14 +391,27 @@ impl FeatureExtractor {
             }
             out = Features { frames, dim, data };
         }
+        if self.cfg.speech_embedding {
+            let dim = out.dim + SPEECH_EMBEDDING_MELS;
+            let mut data = Vec::with_capacity(frames * dim);
+            for (row, extra) in out
+                .rows()
+                .zip(embedding_mel.chunks_exact(SPEECH_EMBEDDING_MELS))
+            {
+                data.extend_from_slice(row);
+                data.extend_from_slice(extra);
+            }
+            out = Features { frames, dim, data };
+        }
         if self.cfg.cmvn {
             cmvn(&mut out);
         }
         out
     }
 
-    /// Log-mel matrix `[frames, n_mels]` in dB.
-    fn log_mel(&self, samples: &[f32]) -> Vec<f32> {
+    /// Log-mel matrix `[frames, n_mels]` in dB, and the speech-embedding
+    /// bands `[frames, 32]` (empty without `speech_embedding`).
+    fn log_mel(&self, samples: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let cfg = &self.cfg;
         let n_fft = cfg.n_fft;
         let pad = n_fft / 2;
@@ -342,6 +421,7 @@ impl FeatureExtractor {
         let mut scratch = vec![Complex32::new(0.0, 0.0); self.fft.get_inplace_scratch_len()];
         let mut power = vec![0f32; n_bins];
         let mut out = Vec::with_capacity(frames * cfg.n_mels);
+        let mut embedding_out = Vec::with_capacity(frames * self.embedding_mel.len());
         for t in 0..frames {
             // Frame t covers padded[t*hop .. t*hop + n_fft], i.e. samples[t*hop - pad ..].
             let origin = (t * cfg.hop_length) as isize - pad as isize;
@@ -366,8 +446,16 @@ impl FeatureExtractor {
                     .sum();
                 out.push(10.0 * m.max(LOG_AMIN).log10());
             }
+            for (start, weights) in &self.embedding_mel {
+                let m: f32 = weights
+                    .iter()
+                    .zip(&power[*start..])
+                    .map(|(w, p)| w * p)
+                    .sum();
+                embedding_out.push(10.0 * (m * INT16_POWER_SCALE).max(LOG_AMIN).log10());
+            }
         }
-        out
+        (out, embedding_out)
     }
 }
 
@@ -429,18 +517,21 @@ fn mel_to_hz(mel: f64) -> f64 {
 
 /// librosa `filters.mel(sr, n_fft, n_mels, fmin, fmax, htk=False, norm="slaney")`,
 /// computed in f64 and stored sparsely as f32 (librosa's default dtype).
-fn slaney_mel_filterbank(cfg: &FeatureConfig) -> Vec<(usize, Vec<f32>)> {
-    let n_bins = cfg.n_fft / 2 + 1;
-    let sr = f64::from(cfg.sample_rate);
-    let fft_freqs: Vec<f64> = (0..n_bins)
-        .map(|i| i as f64 * sr / cfg.n_fft as f64)
-        .collect();
-    let (mel_lo, mel_hi) = (hz_to_mel(cfg.fmin), hz_to_mel(cfg.fmax));
-    let n_pts = cfg.n_mels + 2;
+fn slaney_mel_filterbank(
+    sr: f64,
+    n_fft: usize,
+    n_mels: usize,
+    fmin: f64,
+    fmax: f64,
+) -> Vec<(usize, Vec<f32>)> {
+    let n_bins = n_fft / 2 + 1;
+    let fft_freqs: Vec<f64> = (0..n_bins).map(|i| i as f64 * sr / n_fft as f64).collect();
+    let (mel_lo, mel_hi) = (hz_to_mel(fmin), hz_to_mel(fmax));
+    let n_pts = n_mels + 2;
     let mel_f: Vec<f64> = (0..n_pts)
         .map(|i| mel_to_hz(mel_lo + (mel_hi - mel_lo) * i as f64 / (n_pts - 1) as f64))
         .collect();
-    (0..cfg.n_mels)
+    (0..n_mels)
         .map(|m| {
             let (lo, mid, hi) = (mel_f[m], mel_f[m + 1], mel_f[m + 2]);
             let enorm = 2.0 / (hi - lo);
@@ -578,6 +669,57 @@ mod tests {
             "{:?}",
             &mid[64..]
         );
+    }
+
+    #[test]
+    fn speech_embedding_bands_are_optional_last_and_need_their_framing() {
+        let plain = FeatureConfig {
+            kind: FeatureKind::Logmel,
+            pitch: true,
+            ..Default::default()
+        };
+        let cfg = FeatureConfig {
+            speech_embedding: true,
+            ..plain.clone()
+        };
+        assert!(!plain.to_json().contains("speech_embedding"));
+        assert!(
+            cfg.to_json()
+                .ends_with(r#""pitch":true,"speech_embedding":true}"#),
+            "{}",
+            cfg.to_json()
+        );
+        assert_eq!(FeatureConfig::from_json(&cfg.to_json()).unwrap(), cfg);
+        assert_eq!(cfg.dim(), 66 + SPEECH_EMBEDDING_MELS);
+        for bad in [
+            FeatureConfig {
+                n_fft: 1024,
+                ..cfg.clone()
+            },
+            FeatureConfig {
+                hop_length: 320,
+                ..cfg.clone()
+            },
+            FeatureConfig {
+                cmvn: true,
+                ..cfg.clone()
+            },
+        ] {
+            let err = FeatureExtractor::new(&bad).unwrap_err().to_string();
+            assert!(err.contains("speech_embedding"), "{err}");
+        }
+        // Silence sits at the floor of the int16-scaled power, 100 dB below
+        // 1 (librosa amin 1e-10); a full-scale tone near 1 kHz is far above it.
+        let ex = FeatureExtractor::new(&cfg).unwrap();
+        let silent = ex.extract(&[0.0; 1600]);
+        assert!(silent.rows().all(|r| r[66..].iter().all(|&v| v == -100.0)));
+        let tone: Vec<f32> = (0..1600)
+            .map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16_000.0).sin())
+            .collect();
+        let f = ex.extract(&tone);
+        let mid = &f.frame(f.frames / 2)[66..];
+        let loudest = mid.iter().cloned().fold(f32::MIN, f32::max);
+        assert!(loudest > 90.0, "{mid:?}");
     }
 
     #[test]

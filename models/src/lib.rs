@@ -52,7 +52,7 @@ pub mod segment;
 pub use analysis::{analyze_file, analyze_reader, analyze_samples, Analysis, SegmentResult};
 pub use audio::{decode_file, AudioReader, DecodedAudio, Resampler};
 pub use error::{Error, Result};
-pub use features::{FeatureConfig, FeatureExtractor, FeatureKind, Features};
+pub use features::{FeatureConfig, FeatureExtractor, FeatureKind, Features, SPEECH_EMBEDDING_MELS};
 pub use labels::LABELS;
 pub use model::{Classifier, ModelInfo};
 pub use perturb::{BabbleBed, Perturbation, Perturber};

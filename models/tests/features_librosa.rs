@@ -69,3 +69,74 @@ fn features_match_librosa() {
         assert!(d_mf <= MFCC_TOL, "{}: MFCC differs by {d_mf}", case.name);
     }
 }
+
+#[derive(Deserialize)]
+struct BandsFixture {
+    cases: Vec<BandsCase>,
+}
+
+#[derive(Deserialize)]
+struct BandsCase {
+    name: String,
+    n_samples: usize,
+    frames: usize,
+    bands_db: Vec<Vec<f32>>,
+}
+
+/// The speech-embedding bands against the front end of the network itself
+/// (`melspectrogram.onnx` of the openwakeword 0.4.0 wheel; fixture made by
+/// `tests/fixtures/make_speech_embedding_fixture.py`), on the same signal,
+/// after that front end's clipping at 80 dB below the loudest value. The
+/// other columns are those of the configuration without the bands.
+#[test]
+fn speech_embedding_bands_match_their_network_front_end() {
+    let fx: Fixture = serde_json::from_str(include_str!("fixtures/librosa_features.json")).unwrap();
+    let bands: BandsFixture =
+        serde_json::from_str(include_str!("fixtures/speech_embedding_bands.json")).unwrap();
+    let signal: Vec<f32> = fx.pcm16.iter().map(|&v| f32::from(v) / 32768.0).collect();
+    let plain_cfg = FeatureConfig {
+        kind: FeatureKind::Logmel,
+        pitch: true,
+        ..FeatureConfig::default()
+    };
+    let cfg = FeatureConfig {
+        speech_embedding: true,
+        ..plain_cfg.clone()
+    };
+    assert_eq!(cfg.dim(), 64 + 2 + ser_models::SPEECH_EMBEDDING_MELS);
+    let with = FeatureExtractor::new(&cfg).unwrap();
+    let without = FeatureExtractor::new(&plain_cfg).unwrap();
+    assert_eq!(bands.cases.len(), 2);
+    for case in &bands.cases {
+        let y = &signal[..case.n_samples];
+        let got = with.extract(y);
+        let plain = without.extract(y);
+        assert_eq!(got.frames, case.frames, "{}", case.name);
+        assert_eq!(got.dim, cfg.dim(), "{}", case.name);
+        for (g, p) in got.rows().zip(plain.rows()) {
+            assert_eq!(
+                &g[..plain.dim],
+                p,
+                "{}: the other columns changed",
+                case.name
+            );
+        }
+        let rust: Vec<&[f32]> = got.rows().map(|r| &r[plain.dim..]).collect();
+        let top = rust
+            .iter()
+            .flat_map(|r| r.iter())
+            .fold(f32::MIN, |a, &b| a.max(b));
+        let mut worst = 0f32;
+        for (r, w) in rust.iter().zip(&case.bands_db) {
+            assert_eq!(r.len(), w.len());
+            for (a, b) in r.iter().zip(w) {
+                worst = worst.max((a.max(top - 80.0) - b).abs());
+            }
+        }
+        eprintln!(
+            "{}: speech-embedding bands max |diff| {worst:.5} dB",
+            case.name
+        );
+        assert!(worst < 0.01, "{}: bands differ by {worst} dB", case.name);
+    }
+}

@@ -68,6 +68,12 @@ struct Args {
     /// unvoiced frames) and voicing to every frame: F grows by 2.
     #[arg(long)]
     pitch: bool,
+
+    /// Append the 32 bands of the pretrained speech embedding's front end
+    /// (Slaney mel 60-3800 Hz, dB of int16-scaled power), for a model that
+    /// carries that network (see ser_models::features)
+    #[arg(long)]
+    speech_embedding: bool,
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
@@ -231,6 +237,7 @@ fn main() -> Result<()> {
         kind: args.kind,
         cmvn: args.cmvn,
         pitch: args.pitch,
+        speech_embedding: args.speech_embedding,
         ..FeatureConfig::default()
     };
     let ex = FeatureExtractor::new(&feature_config)?;

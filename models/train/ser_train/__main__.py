@@ -9,6 +9,8 @@
   ensemble         score the average of several CV runs (seeds) fold by fold
   export-ensemble  one ONNX graph averaging several `final` runs
   prior-correct    add the class-prior correction to an exported model
+  fuse-cv          score CV runs' nets fused with the pretrained speech embedding
+  fuse-final       one ONNX graph: an exported model fused with the speech embedding
   synth  write a tiny synthetic features dir (for tests of this package)
 
 Features always come from the Rust binary:
@@ -122,6 +124,28 @@ def main(argv: list[str] | None = None) -> int:
     pc.add_argument("--onnx", required=True, type=Path, help="the exported model (left as it is)")
     pc.add_argument("--out", required=True, type=Path, help="the .onnx file to write")
     pc.add_argument("--version", required=True, help="ser.version of the corrected model")
+    fcv = sub.add_parser("fuse-cv", help="score the fold models of CV runs fused with a head on the pretrained "
+                         "speech embedding (ser_train/fusion.py), everything chosen on validation actors")
+    _common(fcv)
+    fcv.add_argument("--speech-embedding", required=True, type=Path, metavar="ONNX",
+                     help="embedding_model.onnx of the openwakeword 0.4.0 wheel (fetch_speech_embedding.sh)")
+    fcv.add_argument("--eval", action="append", default=[], metavar="NAME=DIR",
+                     help="a degraded copy (with --speech-embedding bands) for the robustness columns; repeatable")
+    fcv.add_argument("runs", nargs="+", type=Path,
+                     help="`cv` output dirs of ser's own nets (same --val-seed), trained on the columns of "
+                          "--features before the speech-embedding bands")
+
+    ffi = sub.add_parser("fuse-final", help="train the head on all actors and fuse it with an exported model")
+    _common(ffi)
+    ffi.add_argument("--speech-embedding", required=True, type=Path, metavar="ONNX",
+                     help="embedding_model.onnx of the openwakeword 0.4.0 wheel (fetch_speech_embedding.sh)")
+    ffi.add_argument("--own-model", required=True, type=Path,
+                     help="the exported model of ser's own nets (e.g. export-ensemble's model.onnx)")
+    ffi.add_argument("--from-cv", required=True, type=Path, help="report.json of `fuse-cv`: head setting, "
+                     "fusion weight and temperature (modal / median over folds)")
+    ffi.add_argument("--version", required=True, help="ser.version metadata")
+    ffi.add_argument("--description", required=True, help="ser.description metadata")
+
     mrg = sub.add_parser("merge", help="merge the report.json of CV runs over disjoint folds (e.g. run in parallel)")
     mrg.add_argument("--out", required=True, type=Path)
     mrg.add_argument("reports", nargs="+", type=Path, help="report.json files of `cv` runs with the same recipe")
@@ -228,6 +252,18 @@ def main(argv: list[str] | None = None) -> int:
 
         rep = ensemble.evaluate_cv(feats, a.runs, a.out, eval_sets, prior_correction=a.prior_correction)
         print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
+        return 0
+
+    if a.cmd in ("fuse-cv", "fuse-final"):
+        from . import fusion
+        from .speech_embedding import SpeechEmbedding
+
+        encoder = SpeechEmbedding.from_file(a.speech_embedding).eval()
+        if a.cmd == "fuse-cv":
+            rep = fusion.evaluate_cv(feats, a.runs, encoder, a.out, extra, eval_sets)
+            print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
+        else:
+            print(fusion.final(feats, extra, encoder, a.own_model, a.from_cv, a.version, a.description, a.out))
         return 0
 
     if a.cmd == "cv":

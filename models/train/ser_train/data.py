@@ -77,13 +77,23 @@ def spectral_width(feature_config: dict) -> int | None:
     return feature_config.get(key)
 
 
+SPEECH_EMBEDDING_MELS = 32  # ser_models::features::SPEECH_EMBEDDING_MELS
+
+
 def feature_width(feature_config: dict) -> int | None:
     """Values per frame of a feature configuration (None if it does not say): the
-    spectral ones, plus F0 semitones and voicing with `pitch` (ser_models::pitch)."""
+    spectral ones, plus F0 semitones and voicing with `pitch` (ser_models::pitch),
+    plus the speech-embedding bands with `speech_embedding` (always last)."""
     spectral = spectral_width(feature_config)
     if spectral is None:
         return None
-    return spectral + (2 if feature_config.get("pitch") else 0)
+    return (spectral + (2 if feature_config.get("pitch") else 0)
+            + (SPEECH_EMBEDDING_MELS if feature_config.get("speech_embedding") else 0))
+
+
+def without_speech_embedding(feature_config: dict) -> dict:
+    """The configuration of the columns before the speech-embedding bands."""
+    return {k: v for k, v in feature_config.items() if k != "speech_embedding"}
 
 
 def _label_of(raw: dict, where: str) -> int:

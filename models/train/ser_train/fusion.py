@@ -1,0 +1,362 @@
+"""ser's own nets fused with the pretrained speech embedding.
+
+    log p_own = log softmax(log mean_i p_i / T1 + b)    (the CV runs' nets, as `ensemble --prior-correction`)
+    log p_emb = log mean_j softmax(head_j(x))           (`speech_embedding.EmbeddingHead`, seeds j)
+    probs     = softmax((w log p_own + (1 - w) log p_emb) / T2)
+
+Under the model card's protocol, fold by fold (`evaluate_cv`): the own nets
+are the fold models of `cv` runs made with one `--val-seed`; the head's
+settings (weight decay, hidden width), the weight w and the temperatures are
+all chosen on the fold's validation actors; the test actors only score.
+The own nets take the columns before the speech-embedding bands, so one
+`ser-features --pitch --speech-embedding` dump feeds both (the segments are
+the same as in the dumps the own nets were trained on).
+
+`export` builds the shipped graph from an exported model of the own nets
+(whose output already is p_own) and a head trained on every actor: one
+ONNX graph, features [1, T, F + 32] -> probs [1, 8].
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import LABELS, metrics, priors, report
+from .data import SPEECH_EMBEDDING_MELS, Features, Item, feature_width, without_speech_embedding
+from .ensemble import _calibrated, _labels, _scores
+from .speech_embedding import EmbeddingHead, SpeechEmbedding
+from .train import fit_temperature, load_fold_model, per_file, predict_logits
+
+HEAD_GRID = [(wd, hidden) for wd in (1e-3, 1e-2, 1e-1, 1.0) for hidden in (0, 256)]
+HEAD_SEEDS = 5
+HEAD_EPOCHS = 300
+WEIGHTS = [round(float(w), 2) for w in np.linspace(0.0, 1.0, 21)]
+
+
+class Columns(nn.Module):
+    """A net fed the first `n` columns of the features."""
+
+    def __init__(self, net: nn.Module, n: int):
+        super().__init__()
+        self.net, self.n = net, n
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x[..., : self.n], lengths)
+
+
+class HeadEnsemble(nn.Module):
+    """Several MLPs on one pooled embedding: log of their mean probability."""
+
+    def __init__(self, heads: list[EmbeddingHead]):
+        super().__init__()
+        self.first = heads[0]
+        self.mlps = nn.ModuleList(h.mlp for h in heads)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        z = (self.first.pooled(x, lengths) - self.first.mean) / self.first.std
+        p = torch.stack([torch.softmax(m(z), -1) for m in self.mlps]).mean(0)
+        return torch.log(p.clamp_min(1e-12))
+
+
+class _Pooled(nn.Module):
+    def __init__(self, encoder: SpeechEmbedding):
+        super().__init__()
+        self.probe = EmbeddingHead(encoder)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.probe.pooled(features)
+
+
+def pooled_embeddings(encoder: SpeechEmbedding, data: Features, items: list[Item]) -> np.ndarray:
+    """[len(items), 2 * 96]: each item's pooled embedding (mean, standard
+    deviation), one item at a time through the graph the export carries
+    (torch's ONNX export of `EmbeddingHead.pooled`, run by onnxruntime: about
+    three times faster than torch on CPU here, and unpadded)."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pooled.onnx"
+        torch.onnx.export(_Pooled(encoder).eval(), (torch.randn(1, 120, data.n_features) * 10 + 50,), str(path),
+                          input_names=["features"], output_names=["pooled"], dynamic_axes={"features": {1: "T"}},
+                          opset_version=17, dynamo=False)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    out = np.zeros((len(items), 2 * encoder.dim), np.float32)
+    for i, it in enumerate(items):
+        out[i] = sess.run(["pooled"], {"features": np.ascontiguousarray(data.matrix(it)[None], dtype=np.float32)})[0][0]
+    return out
+
+
+def train_heads(encoder: SpeechEmbedding, x: np.ndarray, y: np.ndarray, weight_decay: float, hidden: int,
+                seeds: int) -> HeadEnsemble:
+    """`seeds` heads on pooled embeddings `x` with labels `y` (full batch, AdamW)."""
+    heads = []
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        head = EmbeddingHead(encoder, hidden)
+        head.set_standardisation(x)
+        z = (xt - head.mean) / head.std
+        opt = torch.optim.AdamW(head.mlp.parameters(), lr=3e-3, weight_decay=weight_decay)
+        head.train()
+        for _ in range(HEAD_EPOCHS):
+            opt.zero_grad()
+            F.cross_entropy(head.mlp(z), yt).backward()
+            opt.step()
+        heads.append(head.eval())
+    return HeadEnsemble(heads).eval()
+
+
+@torch.no_grad()
+def head_log_probs(heads: HeadEnsemble, pooled: np.ndarray) -> torch.Tensor:
+    z = (torch.tensor(pooled) - heads.first.mean) / heads.first.std
+    p = torch.stack([torch.softmax(m(z), -1) for m in heads.mlps]).mean(0)
+    return torch.log(p.clamp_min(1e-12))
+
+
+def _file_ua(items: list[Item], log_probs: torch.Tensor) -> float:
+    _, y, p = per_file(items, torch.softmax(log_probs, -1))
+    return metrics.ua(metrics.confusion(y, p.argmax(1)))
+
+
+def fused(own: torch.Tensor, emb: torch.Tensor, w: float) -> torch.Tensor:
+    """w log p_own + (1 - w) log p_emb (log-probabilities in, fused logits out)."""
+    return w * own + (1.0 - w) * emb
+
+
+def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, out: Path,
+                extra_train: list[Features], eval_sets: dict[str, Features]) -> dict:
+    """The fusion under the protocol; writes OUT/report.json + report.md in
+    the format of a `cv` run (plus each fold's choices and the parts' UA)."""
+    if not data.feature_config.get("speech_embedding"):
+        raise SystemExit(f"{data.directory}: no speech-embedding bands (make it with ser-features --speech-embedding)")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    reps = [json.loads((Path(d) / "report.json").read_text()) for d in cv_dirs]
+    own_config = without_speech_embedding(data.feature_config)
+    for d, r in zip(cv_dirs, reps):
+        if r["feature_config"] != own_config:
+            raise SystemExit(f"{d}: was trained on {r['feature_config']}, not on the columns of {data.directory} "
+                             f"before the speech-embedding bands ({own_config})")
+    n_own = data.n_features - SPEECH_EMBEDDING_MELS
+    copies = [data.foreign(x) for x in extra_train]
+    sets = {name: data.foreign(x) for name, x in eval_sets.items()}
+    # the frozen network is the same for every fold: every item of every dump embedded once
+    # (keyed by the Item objects, which live as long as these lists)
+    pooled: dict[int, np.ndarray] = {}
+    for items in [data.items, *copies, *sets.values()]:
+        for it, v in zip(items, pooled_embeddings(encoder, data, items)):
+            pooled[id(it)] = v
+
+    def emb_of(items: list[Item]) -> np.ndarray:
+        return np.stack([pooled[id(it)] for it in items])
+
+    fold_ids = sorted(set.intersection(*(set(r["folds_done"]) for r in reps)))
+    results = []
+    for k in fold_ids:
+        folds_k = [next(f for f in r["folds"] if f["fold"] == k) for r in reps]
+        for d, f in zip(cv_dirs, folds_k):
+            if (f["val_actors"], f["test_actors"]) != (folds_k[0]["val_actors"], folds_k[0]["test_actors"]):
+                raise SystemExit(f"fold {k}: {d} has other validation actors than {cv_dirs[0]}; use one --val-seed")
+        train_a, val_a, test_a = folds_k[0]["train_actors"], folds_k[0]["val_actors"], folds_k[0]["test_actors"]
+        groups = {"test": data.select(test_a), "val": data.select(val_a)}
+        for name, items in sets.items():
+            groups[f"{name}/test"] = [it for it in items if it.actor in set(test_a)]
+            groups[f"{name}/val"] = [it for it in items if it.actor in set(val_a)]
+        # ser's own nets: the members' mean, its temperature and the class-prior correction
+        own_p = {g: torch.zeros(len(items), len(LABELS)) for g, items in groups.items()}
+        for d in cv_dirs:
+            net = Columns(load_fold_model(Path(d), k)[0], n_own).eval()
+            for g, items in groups.items():
+                own_p[g] += torch.softmax(predict_logits(net, data, items), -1) / len(cv_dirs)
+        train_items = data.select(train_a)
+        bias = torch.tensor(priors.bias_of(train_items), dtype=torch.float32)
+        t_own = fit_temperature(torch.log(own_p["val"].clamp_min(1e-12)), _labels(groups["val"]), bias)
+        own = {g: torch.log(_calibrated(p, t_own, bias).clamp_min(1e-12)) for g, p in own_p.items()}
+        # the head: trained on the training actors' clean and augmented segments
+        tr_items = train_items + [it for c in copies for it in c if it.actor in set(train_a)]
+        x_tr, y_tr = emb_of(tr_items), np.array([it.label for it in tr_items])
+        x_val = emb_of(groups["val"])
+        setting = max(HEAD_GRID, key=lambda s: _file_ua(
+            groups["val"], head_log_probs(train_heads(encoder, x_tr, y_tr, *s, seeds=1), x_val)))
+        heads = train_heads(encoder, x_tr, y_tr, *setting, seeds=HEAD_SEEDS)
+        emb = {g: head_log_probs(heads, emb_of(items)) for g, items in groups.items()}
+        # the weight, then the temperature of the fused logits, on the validation actors
+        w = max(WEIGHTS, key=lambda w: (_file_ua(groups["val"], fused(own["val"], emb["val"], w)), -abs(w - 0.5)))
+        z = {g: fused(own[g], emb[g], w) for g in groups}
+        t = fit_temperature(z["val"], _labels(groups["val"]))
+        probs = {g: torch.softmax(v, -1) for g, v in z.items()}  # _scores applies t
+        test, val = _scores(groups["test"], probs["test"], t), _scores(groups["val"], probs["val"], t)
+        robustness, val_robustness = ({n: {key: s[key] for key in ("ua", "wa", "ece")}
+                                       for n in sets
+                                       for s in [_scores(groups[f"{n}/{part}"], probs[f"{n}/{part}"], t)]}
+                                      for part in ("test", "val"))
+        part_ua = {"own": _file_ua(groups["test"], own["test"]), "embedding": _file_ua(groups["test"], emb["test"])}
+        results.append({
+            "fold": k, "train_actors": train_a, "val_actors": val_a, "test_actors": test_a,
+            "ua": test["ua"], "wa": test["wa"], "ece": test["ece"], "ece_uncalibrated": test["ece_uncalibrated"],
+            "val_ua": val["ua"], "robustness": robustness, "val_robustness": val_robustness,
+            "confusion": test["confusion"].tolist(), "n_test_files": int(test["confusion"].sum()),
+            "best_epoch": int(round(statistics.median(f["best_epoch"] for f in folds_k))),
+            "member_ua": [f["ua"] for f in folds_k],
+            "temperature": t, "own_temperature": t_own, "class_bias": [float(v) for v in bias],
+            "fusion_weight": w, "head": {"weight_decay": setting[0], "hidden": setting[1]}, "part_ua": part_ua,
+            "train_time_s": sum(f["train_time_s"] for f in folds_k),
+        })
+        print(f"fold {k}: head {setting}, w {w}, T {t:.2f}: own {part_ua['own']:.3f}, "
+              f"embedding {part_ua['embedding']:.3f}, fused {test['ua']:.3f}", flush=True)
+    n_params = sum(r["n_parameters"] for r in reps) + sum(p.numel() for p in encoder.buffers())
+    rep = report._summary(results, reps[0]["recipe"], data.feature_config, str(data.directory), n_params)
+    rep["fusion"] = {"members": [str(d) for d in cv_dirs], "seeds": [r["recipe"]["seed"] for r in reps],
+                     "member_ua_mean": [r["ua_mean"] for r in reps], "head_seeds": HEAD_SEEDS,
+                     "own_ua_mean": statistics.mean(f["part_ua"]["own"] for f in results),
+                     "embedding_ua_mean": statistics.mean(f["part_ua"]["embedding"] for f in results)}
+    if "extra_train" in reps[0]:
+        rep["extra_train"] = reps[0]["extra_train"]
+    rep["eval_sets"] = {n: {"dir": str(x.directory), "perturbation": x.perturbation} for n, x in eval_sets.items()}
+    report.write(rep, out)
+    return rep
+
+
+def recipe_from_cv(report_path: Path) -> tuple[tuple[float, int], float, float]:
+    """The head setting chosen most often over the folds (ties: the first
+    fold's), the median fusion weight and the median temperature."""
+    folds = json.loads(Path(report_path).read_text())["folds"]
+    settings = Counter((f["head"]["weight_decay"], f["head"]["hidden"]) for f in folds)
+    top = max(settings.values())
+    setting = next((f["head"]["weight_decay"], f["head"]["hidden"]) for f in folds
+                   if settings[(f["head"]["weight_decay"], f["head"]["hidden"])] == top)
+    return setting, statistics.median(f["fusion_weight"] for f in folds), \
+        statistics.median(f["temperature"] for f in folds)
+
+
+class _HeadGraph(nn.Module):
+    def __init__(self, heads: HeadEnsemble):
+        super().__init__()
+        self.heads = heads
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.heads(features)
+
+
+def export(own_model: Path, heads: HeadEnsemble, weight: float, temperature: float, feature_config: dict,
+           version: str, description: str, out: Path) -> Path:
+    """One graph: the exported own model on the first columns, the head on
+    the speech-embedding bands, fused and tempered; ser.* metadata as
+    `export.export_onnx`. Checked with onnxruntime against its parts."""
+    import onnx
+    from onnx import compose, helper, numpy_helper
+
+    own = onnx.load(str(own_model))
+    own_meta = {p.key: p.value for p in own.metadata_props}
+    want = without_speech_embedding(feature_config)
+    if json.loads(own_meta.get("ser.features", "{}")) != want:
+        raise SystemExit(f"{own_model}: takes features {own_meta.get('ser.features')}, not {json.dumps(want)}")
+    n_own, n_all = feature_width(want), feature_width(feature_config)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    head_path = out.with_suffix(".head.onnx")
+    torch.onnx.export(_HeadGraph(heads).eval(), (torch.randn(1, 120, n_all) * 10 - 20,), str(head_path),
+                      input_names=["features"], output_names=["log_probs"],
+                      dynamic_axes={"features": {1: "T"}}, opset_version=17, dynamo=False,
+                      do_constant_folding=True)
+    head = onnx.load(str(head_path))
+    head_path.unlink()
+    opset = max(o.version for o in own.opset_import if o.domain in ("", "ai.onnx"))
+    if opset != 17:
+        raise SystemExit(f"{own_model}: opset {opset}; the head is exported with 17")
+    own = compose.add_prefix(own, "own/")
+    head = compose.add_prefix(head, "emb/")
+    consts = [numpy_helper.from_array(np.array(v, dtype=dt), name) for name, v, dt in (
+        ("fusion/starts", [0], np.int64), ("fusion/ends", [n_own], np.int64), ("fusion/axes", [2], np.int64),
+        ("fusion/w_own", weight, np.float32), ("fusion/w_emb", 1.0 - weight, np.float32),
+        ("fusion/inv_temperature", 1.0 / temperature, np.float32))]
+    nodes = [
+        helper.make_node("Slice", ["features", "fusion/starts", "fusion/ends", "fusion/axes"], ["own/features"],
+                         name="fusion/own_columns"),
+        helper.make_node("Identity", ["features"], ["emb/features"], name="fusion/emb_columns"),
+        *own.graph.node, *head.graph.node,
+        helper.make_node("Log", ["own/probs"], ["fusion/own_log_probs"], name="fusion/log"),
+        helper.make_node("Mul", ["fusion/own_log_probs", "fusion/w_own"], ["fusion/own_part"], name="fusion/mul_own"),
+        helper.make_node("Mul", ["emb/log_probs", "fusion/w_emb"], ["fusion/emb_part"], name="fusion/mul_emb"),
+        helper.make_node("Add", ["fusion/own_part", "fusion/emb_part"], ["fusion/logits"], name="fusion/add"),
+        helper.make_node("Mul", ["fusion/logits", "fusion/inv_temperature"], ["fusion/tempered"],
+                         name="fusion/temperature"),
+        helper.make_node("Softmax", ["fusion/tempered"], ["probs"], axis=-1, name="fusion/softmax"),
+    ]
+    graph = helper.make_graph(
+        nodes, "ser-fused",
+        [helper.make_tensor_value_info("features", onnx.TensorProto.FLOAT, [1, "T", n_all])],
+        [helper.make_tensor_value_info("probs", onnx.TensorProto.FLOAT, [1, len(LABELS)])],
+        [*own.graph.initializer, *head.graph.initializer, *consts],
+        value_info=[*own.graph.value_info, *head.graph.value_info])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="ser_train")
+    model.ir_version = own.ir_version
+    for k, v in {"ser.labels": json.dumps(LABELS, separators=(",", ":")),
+                 "ser.features": json.dumps(feature_config, separators=(",", ":")),
+                 "ser.version": version, "ser.description": description}.items():
+        p = model.metadata_props.add()
+        p.key, p.value = k, v
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(out))
+    _check_fused(out, own_model, heads, weight, temperature, n_own, n_all)
+    return out
+
+
+def _check_fused(path: Path, own_model: Path, heads: HeadEnsemble, weight: float, temperature: float,
+                 n_own: int, n_all: int) -> None:
+    """onnxruntime on the fused graph = the formula on its parts (own graph
+    in onnxruntime, head in torch), on two lengths."""
+    import onnxruntime as ort
+
+    fused_s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    own_s = ort.InferenceSession(str(own_model), providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(0)
+    for t in (23, 311):
+        x = torch.randn(1, t, n_all, generator=gen) * 8 - 40
+        x[..., n_own:] += 100  # the bands are dB of int16-scaled power: about 90 dB above the log-mel
+        own_lp = np.log(np.clip(own_s.run(["probs"], {"features": x[..., :n_own].numpy()})[0], 1e-12, None))
+        with torch.no_grad():
+            emb_lp = heads(x).numpy()
+        want = torch.softmax(torch.tensor(weight * own_lp + (1 - weight) * emb_lp) / temperature, -1).numpy()
+        got = fused_s.run(["probs"], {"features": x.numpy()})[0]
+        if got.shape != (1, len(LABELS)) or float(np.abs(got - want).max()) > 1e-4:
+            raise RuntimeError(f"{path}: the fused graph disagrees with its parts for T={t}")
+
+
+def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding, own_model: Path,
+          from_cv: Path, version: str, description: str, out: Path) -> Path:
+    """The head trained on every actor (clean and augmented segments) with
+    the CV's setting, fused with `own_model` at the CV's median weight and
+    temperature: OUT/model.onnx + OUT/train.json."""
+    import hashlib
+
+    setting, weight, temperature = recipe_from_cv(from_cv)
+    copies = [data.foreign(x) for x in extra_train]
+    items = data.items + [it for c in copies for it in c]
+    heads = train_heads(encoder, pooled_embeddings(encoder, data, items), np.array([it.label for it in items]),
+                        *setting, seeds=HEAD_SEEDS)
+    out = Path(out)
+    path = export(own_model, heads, weight, temperature, data.feature_config, version, description,
+                  out / "model.onnx")
+    (out / "train.json").write_text(json.dumps({
+        "version": version, "description": description, "from_cv": str(from_cv),
+        "head": {"weight_decay": setting[0], "hidden": setting[1], "seeds": HEAD_SEEDS, "epochs": HEAD_EPOCHS},
+        "fusion_weight": weight, "temperature": temperature,
+        "own_model": {"path": str(own_model), "sha256": hashlib.sha256(Path(own_model).read_bytes()).hexdigest()},
+        "actors": sorted({it.actor for it in data.items}), "n_segments": len(items),
+        "feature_config": data.feature_config, "model_bytes": path.stat().st_size,
+        "extra_train": [{"dir": str(x.directory), "perturbation": x.perturbation, "seed": x.index_meta.get("seed")}
+                        for x in extra_train],
+    }, indent=1))
+    return path

@@ -1,0 +1,196 @@
+"""The pretrained speech embedding and the emotion head on top of it.
+
+`SpeechEmbedding` is Google's `speech_embedding` network (Apache-2.0,
+https://arxiv.org/abs/2002.01322, a keyword-spotting backbone trained on a
+large speech corpus), as shipped in the `openwakeword==0.4.0` wheel on PyPI
+(`openwakeword/resources/models/embedding_model.onnx`, `fetch_speech_embedding.sh`
+gets it): a convolution stack that turns 76 frames (0.76 s) of 32 mel bands
+into one 96-value embedding, every 8 frames. Its weights are read from that
+file (checked by SHA-256), frozen, and run here by a small interpreter of the
+graph's seven operator kinds, so a model exported by torch carries the same
+network (`tests/test_speech_embedding.py` checks it against onnxruntime).
+
+`EmbeddingHead` is ser's part: it takes the feature matrix of a
+`ser-features --speech-embedding` dump (the 32 bands are its last columns,
+computed by the Rust extractor like everything else), applies the front
+end's utterance-level steps (clip at 80 dB below the loudest value, `x/10+2`,
+0.4 s of silence on each side so a short utterance still fills a window),
+runs the frozen network, pools the embeddings (mean and standard deviation
+over the utterance) and classifies them with a small MLP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import LABELS
+from .data import SPEECH_EMBEDDING_MELS
+
+SHA256 = "ba754db3cd768a524c655ea90655ee5e6055a43b8dfd29366a11e93716ae9e51"
+WINDOW = 76  # frames per embedding
+STEP = 8  # frames between embeddings
+PAD_FRAMES = 40  # 0.4 s of silence on each side
+TOP_DB = 80.0
+
+
+class SpeechEmbedding(nn.Module):
+    """The frozen network: [B, T, 32] scaled bands -> [B, T', 96] with
+    T' = (T - 76) // 8 + 1 (one embedding per 8 frames, as openWakeWord's
+    sliding windows, computed in one convolution pass)."""
+
+    @classmethod
+    def from_file(cls, onnx_path: str | Path) -> "SpeechEmbedding":
+        """The network of openwakeword 0.4.0's embedding_model.onnx (checked by SHA-256)."""
+        import onnx
+
+        raw = Path(onnx_path).read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest != SHA256:
+            raise SystemExit(f"{onnx_path}: not openwakeword 0.4.0's embedding_model.onnx "
+                             f"(SHA-256 {digest}, expected {SHA256})")
+        return cls(onnx.load_from_string(raw), str(onnx_path))
+
+    def __init__(self, model, onnx_path: str = "the graph"):
+        """`model`: an onnx ModelProto of that network's form (the tests build small ones)."""
+        super().__init__()
+        import onnx
+        from onnx import numpy_helper
+
+        graph = model.graph
+        consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+        self.ops: list[tuple] = []
+        for n in graph.node:
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+            k = len(self.ops)
+            if n.op_type == "Pad":
+                # NHWC [B, T, 32, 1]: one band of zeros on each side (32 -> 34)
+                if consts[n.input[1]].tolist() != [0, 0, 1, 0, 0, 0, 1, 0]:
+                    raise SystemExit(f"{onnx_path}: unexpected padding {consts[n.input[1]].tolist()}")
+                self.ops.append(("pad",))
+            elif n.op_type == "Reshape":
+                # the first one turns NHWC into NCHW (1 channel), the last one ends it
+                first = not any(op[0] == "nhwc-to-nchw" for op in self.ops)
+                self.ops.append(("nhwc-to-nchw",) if first else ("nchw-to-ntc",))
+            elif n.op_type == "Conv":
+                w = torch.tensor(consts[n.input[1]])
+                b = torch.tensor(consts[n.input[2]]) if len(n.input) > 2 else torch.zeros(w.shape[0])
+                self.register_buffer(f"w{k}", w)
+                self.register_buffer(f"b{k}", b)
+                top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
+                if (top, left) != (bottom, right) or attrs.get("strides", [1, 1]) != [1, 1]:
+                    raise SystemExit(f"{onnx_path}: unexpected convolution {attrs}")
+                self.ops.append(("conv", k, (top, left)))
+            elif n.op_type == "BatchNormalization":
+                scale, bias, mean, var = (torch.tensor(consts[i]) for i in n.input[1:])
+                inv = scale / torch.sqrt(var + attrs.get("epsilon", 1e-5))
+                self.register_buffer(f"s{k}", inv.view(1, -1, 1, 1))
+                self.register_buffer(f"o{k}", (bias - mean * inv).view(1, -1, 1, 1))
+                self.ops.append(("affine", k))
+            elif n.op_type == "Relu":
+                self.ops.append(("relu",))
+            elif n.op_type == "LeakyRelu":
+                self.ops.append(("leaky", float(attrs["alpha"])))
+            elif n.op_type == "Max":
+                self.ops.append(("floor", float(consts[n.input[1]].ravel()[0])))
+            elif n.op_type == "MaxPool":
+                if attrs.get("pads", [0, 0, 0, 0]) != [0, 0, 0, 0]:
+                    raise SystemExit(f"{onnx_path}: unexpected pooling {attrs}")
+                self.ops.append(("maxpool", tuple(attrs["kernel_shape"]), tuple(attrs["strides"])))
+            else:
+                raise SystemExit(f"{onnx_path}: operator {n.op_type} is not supported")
+        convs = [op for op in self.ops if op[0] == "conv"]
+        if not convs:
+            raise SystemExit(f"{onnx_path}: no convolution")
+        self.dim = int(getattr(self, f"w{convs[-1][1]}").shape[0])  # 96 for the real network
+        self.requires_grad_(False)
+
+    def forward(self, bands: torch.Tensor) -> torch.Tensor:
+        x = bands
+        for op in self.ops:
+            kind = op[0]
+            if kind == "pad":
+                x = F.pad(x, (1, 1)).unsqueeze(1)  # [B, 1, T, 34]
+            elif kind == "nhwc-to-nchw":
+                pass  # done with the padding: the channel axis is 1 wide
+            elif kind == "conv":
+                x = F.conv2d(x, getattr(self, f"w{op[1]}"), getattr(self, f"b{op[1]}"), padding=op[2])
+            elif kind == "affine":
+                x = x * getattr(self, f"s{op[1]}") + getattr(self, f"o{op[1]}")
+            elif kind == "relu":
+                x = torch.relu(x)
+            elif kind == "leaky":
+                x = F.leaky_relu(x, op[1])
+            elif kind == "floor":
+                x = torch.clamp(x, min=op[1])
+            elif kind == "maxpool":
+                x = F.max_pool2d(x, op[1], op[2])
+            elif kind == "nchw-to-ntc":
+                x = x.squeeze(3).transpose(1, 2)  # [B, 96, T', 1] -> [B, T', 96]
+        return x
+
+
+def scaled_bands(x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The front end's utterance-level steps on the last 32 columns of a
+    batch of feature matrices: each utterance clipped at 80 dB below its
+    loudest value, `x/10+2`, and 0.4 s of its silence level on each side
+    (frames past an utterance's length are silence too). Returns the bands
+    [B, T + 80, 32] and each utterance's number of whole windows (None when
+    `lengths` is None: every frame counts, as in the exported graph)."""
+    b = x.shape[0]
+    db = x[..., -SPEECH_EMBEDDING_MELS:]
+    if lengths is None:
+        floor = db.amax(dim=(1, 2), keepdim=True) - TOP_DB
+        db = torch.maximum(db, floor)
+        windows = None
+    else:
+        valid = (torch.arange(x.shape[1])[None, :] < lengths[:, None])[..., None]
+        floor = torch.where(valid, db, torch.full_like(db, -1e4)).amax(dim=(1, 2), keepdim=True) - TOP_DB
+        db = torch.where(valid, torch.maximum(db, floor), floor)
+        windows = (torch.div(lengths + 2 * PAD_FRAMES - WINDOW, STEP, rounding_mode="floor") + 1).clamp_min(1)
+    silence = floor.expand(b, PAD_FRAMES, SPEECH_EMBEDDING_MELS)
+    return torch.cat([silence, db, silence], dim=1) / 10 + 2, windows
+
+
+class EmbeddingHead(nn.Module):
+    """features [B, T, F] (the last 32 columns: speech-embedding bands) ->
+    logits [B, 8]: the frozen network, mean and standard deviation of its
+    embeddings over the utterance, standardised (training statistics), MLP."""
+
+    def __init__(self, encoder: SpeechEmbedding, hidden: int = 256, dropout: float = 0.3):
+        super().__init__()
+        self.encoder = encoder
+        n = 2 * encoder.dim
+        self.register_buffer("mean", torch.zeros(n))
+        self.register_buffer("std", torch.ones(n))
+        layers: list[nn.Module] = ([nn.Linear(n, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, len(LABELS))]
+                                   if hidden else [nn.Linear(n, len(LABELS))])
+        self.mlp = nn.Sequential(*layers)
+
+    def pooled(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, 2 * 96]: mean and standard deviation of each utterance's embeddings."""
+        bands, windows = scaled_bands(x, lengths)
+        e = self.encoder(bands)  # [B, T', 96]
+        if windows is None:
+            mean = e.mean(1)
+            return torch.cat([mean, torch.sqrt(((e - mean.unsqueeze(1)) ** 2).mean(1) + 1e-12)], dim=-1)
+        mask = (torch.arange(e.shape[1])[None, :] < windows[:, None]).unsqueeze(-1).float()
+        n = mask.sum(1)
+        mean = (e * mask).sum(1) / n
+        var = (((e - mean.unsqueeze(1)) ** 2) * mask).sum(1) / n
+        return torch.cat([mean, torch.sqrt(var + 1e-12)], dim=-1)
+
+    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.mlp((pooled - self.mean) / self.std)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.classify(self.pooled(x, lengths))
+
+    def set_standardisation(self, pooled: np.ndarray) -> None:
+        self.mean.copy_(torch.tensor(pooled.mean(0), dtype=torch.float32))
+        self.std.copy_(torch.tensor(pooled.std(0) + 1e-6, dtype=torch.float32))

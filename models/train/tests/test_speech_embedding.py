@@ -1,0 +1,151 @@
+"""The speech-embedding interpreter and the fused export (run from models/train:
+`python -m unittest discover -s tests`).
+
+The real network is not needed: a graph of the same form (the same operator
+kinds and layer plan, 4 channels, random weights) is built here and run by
+onnxruntime on 76-frame windows, as openWakeWord runs the real one; the
+interpreter must give the same embeddings from one pass over the sequence.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import unittest
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from ser_train import DEFAULT_FEATURE_CONFIG, data, fusion, priors
+from ser_train.export import export_onnx
+from ser_train import nets
+from ser_train.speech_embedding import EmbeddingHead, SpeechEmbedding, scaled_bands
+
+C = 4
+# (kernel, pads) of each convolution, "pool HxW" between them: the real network's plan
+PLAN = ["3x3", "1x3", "3x1", "pool2x2", "1x3", "3x1", "1x3", "3x1", "pool1x2", "1x3", "3x1", "1x3", "3x1",
+        "pool2x2", "1x3", "3x1", "1x3", "3x1", "pool1x2", "1x3", "3x1", "1x3", "3x1", "pool2x2", "last3x1"]
+
+
+def small_network(seed: int = 0) -> onnx.ModelProto:
+    rng = np.random.default_rng(seed)
+    inits, nodes = [numpy_helper.from_array(np.array([0, 0, 1, 0, 0, 0, 1, 0], np.int64), "pads"),
+                    numpy_helper.from_array(np.array([-1, 1, 76, 34], np.int64), "shape_in"),
+                    numpy_helper.from_array(np.array([-1, 1, 1, C], np.int64), "shape_out"),
+                    numpy_helper.from_array(np.full((1, 1, 1, 1), -0.4, np.float32), "floor")], []
+    nodes.append(helper.make_node("Pad", ["x", "pads"], ["padded"]))
+    nodes.append(helper.make_node("Reshape", ["padded", "shape_in"], ["h0"]))
+    h, cin = "h0", 1
+    for i, step in enumerate(PLAN):
+        out = f"h{i + 1}"
+        if step.startswith("pool"):
+            k = [int(v) for v in step[4:].split("x")]
+            nodes.append(helper.make_node("MaxPool", [h], [out], kernel_shape=k, strides=k))
+            h = out
+            continue
+        kh, kw = (int(v) for v in step.replace("last", "").split("x"))
+        w = numpy_helper.from_array((rng.standard_normal((C, cin, kh, kw)) / np.sqrt(cin * kh * kw)).astype(
+            np.float32), f"w{i}")
+        inits.append(w)
+        attrs = {"kernel_shape": [kh, kw]}
+        if kw == 3 and kh == 1:
+            attrs["pads"] = [0, 1, 0, 1]
+        if i == 0 or step.startswith("last"):  # a bare convolution, then Relu and BatchNormalization (first)
+            nodes.append(helper.make_node("Conv", [h, f"w{i}"], [f"c{i}"], **attrs))
+            if step.startswith("last"):
+                nodes.append(helper.make_node("Reshape", [f"c{i}", "shape_out"], ["y"]))
+                break
+            nodes.append(helper.make_node("Relu", [f"c{i}"], [f"r{i}"]))
+            bn = [numpy_helper.from_array(rng.uniform(0.5, 1.5, C).astype(np.float32), f"bn{i}_{j}")
+                  for j in ("scale", "bias", "mean", "var")]
+            inits.extend(bn)
+            nodes.append(helper.make_node("BatchNormalization", [f"r{i}"] + [b.name for b in bn], [f"b{i}"],
+                                          epsilon=1e-3))
+            src = f"b{i}"
+        else:
+            inits.append(numpy_helper.from_array(rng.standard_normal(C).astype(np.float32) * 0.1, f"bias{i}"))
+            nodes.append(helper.make_node("Conv", [h, f"w{i}", f"bias{i}"], [f"c{i}"], **attrs))
+            src = f"c{i}"
+        nodes.append(helper.make_node("LeakyRelu", [src], [f"l{i}"], alpha=0.2))
+        nodes.append(helper.make_node("Max", [f"l{i}", "floor"], [out]))
+        h, cin = out, C
+    graph = helper.make_graph(nodes, "small", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 76, 32, 1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1, 1, C])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+class SpeechEmbeddingTests(unittest.TestCase):
+    def test_one_pass_equals_the_sliding_windows_of_onnxruntime(self):
+        model = small_network()
+        net = SpeechEmbedding(model).eval()
+        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(1).standard_normal((1, 300, 32)).astype(np.float32)
+        windows = np.stack([x[0, i : i + 76] for i in range(0, 300 - 75, 8)])[..., None]
+        want = sess.run(None, {"x": windows})[0].reshape(-1, C)
+        with torch.no_grad():
+            got = net(torch.tensor(x))[0].numpy()
+        self.assertEqual(got.shape, want.shape)  # (300 - 76) // 8 + 1 embeddings
+        np.testing.assert_allclose(got, want, atol=1e-4)
+
+    def test_a_file_that_is_not_the_network_is_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "embedding_model.onnx"
+            onnx.save(small_network(), str(path))
+            with self.assertRaises(SystemExit) as e:
+                SpeechEmbedding.from_file(path)
+            self.assertIn("SHA-256", str(e.exception))
+
+    def test_batched_bands_equal_one_utterance_at_a_time(self):
+        # padding a short utterance in a batch must not change its bands nor its pooled embedding
+        rng = np.random.default_rng(2)
+        a = torch.tensor(rng.normal(60, 10, (1, 150, 40)), dtype=torch.float32)
+        b = torch.tensor(rng.normal(70, 10, (1, 90, 40)), dtype=torch.float32)
+        batch = torch.zeros(2, 150, 40)
+        batch[0], batch[1, :90] = a[0], b[0]
+        lengths = torch.tensor([150, 90])
+        head = EmbeddingHead(SpeechEmbedding(small_network()).eval()).eval()
+        alone_b, windows_b = scaled_bands(b, None)
+        both, windows = scaled_bands(batch, lengths)
+        self.assertEqual(int(windows[1]), (90 + 80 - 76) // 8 + 1)
+        torch.testing.assert_close(both[1, : 90 + 80], alone_b[0])
+        self.assertAlmostEqual(float(alone_b.min()), float((b.max() - 80) / 10 + 2), places=4)
+        with torch.no_grad():
+            torch.testing.assert_close(head.pooled(batch, lengths)[1], head.pooled(b)[0], atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(head.pooled(batch, lengths)[0], head.pooled(a)[0], atol=1e-4, rtol=1e-4)
+
+
+class FusedExportTests(unittest.TestCase):
+    def test_the_fused_graph_is_its_parts_and_says_so(self):
+        torch.manual_seed(0)
+        own_cfg = {**DEFAULT_FEATURE_CONFIG, "kind": "logmel", "pitch": True}
+        cfg = {**own_cfg, "speech_embedding": True}
+        n_own = data.feature_width(own_cfg)
+        self.assertEqual(data.feature_width(cfg), n_own + 32)
+        with tempfile.TemporaryDirectory() as tmp:
+            own_path = export_onnx(nets.build("crnn", n_own).eval(), Path(tmp) / "own.onnx", own_cfg, "own-1",
+                                   "test", 0.9, priors.correction(np.array([1, 2, 2, 2, 2, 2, 2, 2]) / 15))
+            encoder = SpeechEmbedding(small_network()).eval()
+            x = np.random.default_rng(3).normal(size=(40, 2 * C)).astype(np.float32)
+            heads = fusion.train_heads(encoder, x, np.arange(40) % 8, 1e-2, 16, seeds=2)
+            path = fusion.export(own_path, heads, 0.8, 1.1, cfg, "fused-1", "a test", Path(tmp) / "fused.onnx")
+            meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+            self.assertEqual(json.loads(meta["ser.features"]), cfg)
+            self.assertEqual(meta["ser.version"], "fused-1")
+            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            self.assertEqual(sess.get_inputs()[0].shape[2], n_own + 32)
+            # (export itself checks the graph against its parts; here: a valid distribution on a short input)
+            p = sess.run(["probs"], {"features": np.full((1, 5, n_own + 32), 50.0, np.float32)})[0]
+            self.assertAlmostEqual(float(p.sum()), 1.0, places=5)
+            with self.assertRaises(SystemExit):  # an own model for other features is refused
+                fusion.export(own_path, heads, 0.8, 1.1, {**cfg, "n_mels": 40}, "x", "x", Path(tmp) / "bad.onnx")
+
+
+if __name__ == "__main__":
+    unittest.main()
