@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import statistics
 import tempfile
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -67,6 +68,16 @@ class HeadEnsemble(nn.Module):
         return torch.log(p.clamp_min(1e-12))
 
 
+def _quiet_export(module: nn.Module, example: torch.Tensor, path: Path, output: str) -> None:
+    """torch.onnx.export of features [1, T, F] -> `output`, opset 17, without
+    the exporter's deprecation and constant-folding chatter."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (example,), str(path), input_names=["features"], output_names=[output],
+                          dynamic_axes={"features": {1: "T"}}, opset_version=17, dynamo=False,
+                          do_constant_folding=True)
+
+
 class _Pooled(nn.Module):
     def __init__(self, encoder: SpeechEmbedding):
         super().__init__()
@@ -85,9 +96,7 @@ def pooled_embeddings(encoder: SpeechEmbedding, data: Features, items: list[Item
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "pooled.onnx"
-        torch.onnx.export(_Pooled(encoder).eval(), (torch.randn(1, 120, data.n_features) * 10 + 50,), str(path),
-                          input_names=["features"], output_names=["pooled"], dynamic_axes={"features": {1: "T"}},
-                          opset_version=17, dynamo=False)
+        _quiet_export(_Pooled(encoder).eval(), torch.randn(1, 120, data.n_features) * 10 + 50, path, "pooled")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = torch.get_num_threads()
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
@@ -236,7 +245,7 @@ def recipe_from_cv(report_path: Path) -> tuple[tuple[float, int], float, float]:
     top = max(settings.values())
     setting = next((f["head"]["weight_decay"], f["head"]["hidden"]) for f in folds
                    if settings[(f["head"]["weight_decay"], f["head"]["hidden"])] == top)
-    return setting, statistics.median(f["fusion_weight"] for f in folds), \
+    return setting, round(statistics.median(f["fusion_weight"] for f in folds), 4), \
         statistics.median(f["temperature"] for f in folds)
 
 
@@ -266,10 +275,7 @@ def export(own_model: Path, heads: HeadEnsemble, weight: float, temperature: flo
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     head_path = out.with_suffix(".head.onnx")
-    torch.onnx.export(_HeadGraph(heads).eval(), (torch.randn(1, 120, n_all) * 10 - 20,), str(head_path),
-                      input_names=["features"], output_names=["log_probs"],
-                      dynamic_axes={"features": {1: "T"}}, opset_version=17, dynamo=False,
-                      do_constant_folding=True)
+    _quiet_export(_HeadGraph(heads).eval(), torch.randn(1, 120, n_all) * 10 - 20, head_path, "log_probs")
     head = onnx.load(str(head_path))
     head_path.unlink()
     opset = max(o.version for o in own.opset_import if o.domain in ("", "ai.onnx"))

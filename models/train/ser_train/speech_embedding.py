@@ -131,7 +131,7 @@ class SpeechEmbedding(nn.Module):
             elif kind == "maxpool":
                 x = F.max_pool2d(x, op[1], op[2])
             elif kind == "nchw-to-ntc":
-                x = x.squeeze(3).transpose(1, 2)  # [B, 96, T', 1] -> [B, T', 96]
+                x = x[:, :, :, 0].transpose(1, 2)  # [B, 96, T', 1] -> [B, T', 96] (squeeze would export an If)
         return x
 
 
