@@ -7,7 +7,8 @@
 Under the model card's protocol, fold by fold (`evaluate_cv`): the own nets
 are the fold models of `cv` runs made with one `--val-seed`; the head's
 settings (weight decay, hidden width), the weight w and the temperatures are
-all chosen on the fold's validation actors; the test actors only score.
+all chosen on the fold's validation actors (lowest log-loss); the test
+actors only score.
 The own nets take the columns before the speech-embedding bands, so one
 `ser-features --pitch --speech-embedding` dump feeds both (the segments are
 the same as in the dumps the own nets were trained on).
@@ -33,7 +34,7 @@ from torch import nn
 
 from . import LABELS, metrics, priors, report
 from .data import SPEECH_EMBEDDING_MELS, Features, Item, feature_width, without_speech_embedding
-from .ensemble import _calibrated, _labels, _scores
+from .ensemble import _calibrated, _labels, _scores, cross_fitted_calibration, pooled_calibration
 from .speech_embedding import EmbeddingHead, SpeechEmbedding
 from .train import fit_temperature, load_fold_model, per_file, predict_logits
 
@@ -172,6 +173,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
 
     fold_ids = sorted(set.intersection(*(set(r["folds_done"]) for r in reps)))
     results = []
+    held_out = {}  # fold -> (test items, fused probabilities, temperature, no bias): pooled calibration
     for k in fold_ids:
         folds_k = [next(f for f in r["folds"] if f["fold"] == k) for r in reps]
         for d, f in zip(cv_dirs, folds_k):
@@ -196,15 +198,19 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         tr_items = train_items + [it for c in copies for it in c if it.actor in set(train_a)]
         x_tr, y_tr = emb_of(tr_items), np.array([it.label for it in tr_items])
         x_val = emb_of(groups["val"])
-        setting = max(HEAD_GRID, key=lambda s: _file_ua(
-            groups["val"], head_log_probs(train_heads(encoder, x_tr, y_tr, *s, seeds=1), x_val)))
+        setting = min(HEAD_GRID, key=lambda s: float(F.nll_loss(
+            head_log_probs(train_heads(encoder, x_tr, y_tr, *s, seeds=1), x_val), _labels(groups["val"]))))
         heads = train_heads(encoder, x_tr, y_tr, *setting, seeds=HEAD_SEEDS)
         emb = {g: head_log_probs(heads, emb_of(items)) for g, items in groups.items()}
-        # the weight, then the temperature of the fused logits, on the validation actors
-        w = max(WEIGHTS, key=lambda w: (_file_ua(groups["val"], fused(own["val"], emb["val"], w)), -abs(w - 0.5)))
+        # the weight and the temperature of the fused logits: the pair with the
+        # lowest validation log-loss (smoother than validation UA over 4 actors,
+        # which picked erratic weights)
+        y_val = _labels(groups["val"])
+        w, t = min(((w, fit_temperature(fused(own["val"], emb["val"], w), y_val)) for w in WEIGHTS),
+                   key=lambda wt: float(F.cross_entropy(fused(own["val"], emb["val"], wt[0]) / wt[1], y_val)))
         z = {g: fused(own[g], emb[g], w) for g in groups}
-        t = fit_temperature(z["val"], _labels(groups["val"]))
         probs = {g: torch.softmax(v, -1) for g, v in z.items()}  # _scores applies t
+        held_out[k] = (groups["test"], probs["test"], t, None)
         test, val = _scores(groups["test"], probs["test"], t), _scores(groups["val"], probs["val"], t)
         robustness, val_robustness = ({n: {key: s[key] for key in ("ua", "wa", "ece")}
                                        for n in sets
@@ -224,8 +230,12 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         })
         print(f"fold {k}: head {setting}, w {w}, T {t:.2f}: own {part_ua['own']:.3f}, "
               f"embedding {part_ua['embedding']:.3f}, fused {test['ua']:.3f}", flush=True)
+    cross_fitted_calibration(results, held_out)
     n_params = sum(r["n_parameters"] for r in reps) + sum(p.numel() for p in encoder.buffers())
     rep = report._summary(results, reps[0]["recipe"], data.feature_config, str(data.directory), n_params)
+    if len(held_out) > 1:
+        rep["ece_crossfit_mean"] = statistics.mean(f["ece_crossfit"] for f in results)
+        rep["calibration_pooled"] = pooled_calibration(results, held_out)
     rep["fusion"] = {"members": [str(d) for d in cv_dirs], "seeds": [r["recipe"]["seed"] for r in reps],
                      "member_ua_mean": [r["ua_mean"] for r in reps], "head_seeds": HEAD_SEEDS,
                      "own_ua_mean": statistics.mean(f["part_ua"]["own"] for f in results),
@@ -340,6 +350,14 @@ def _check_fused(path: Path, own_model: Path, heads: HeadEnsemble, weight: float
             raise RuntimeError(f"{path}: the fused graph disagrees with its parts for T={t}")
 
 
+def load_heads(run: Path, encoder: SpeechEmbedding) -> HeadEnsemble:
+    """The heads `final` saved in RUN (heads.pt), on `encoder`."""
+    info = json.loads((Path(run) / "train.json").read_text())["head"]
+    heads = HeadEnsemble([EmbeddingHead(encoder, info["hidden"]) for _ in range(info["seeds"])])
+    heads.load_state_dict(torch.load(Path(run) / "heads.pt"))
+    return heads.eval()
+
+
 def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding, own_model: Path,
           from_cv: Path, version: str, description: str, out: Path) -> Path:
     """The head trained on every actor (clean and augmented segments) with
@@ -355,6 +373,8 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
     out = Path(out)
     path = export(own_model, heads, weight, temperature, data.feature_config, version, description,
                   out / "model.onnx")
+    torch.save(heads.state_dict(), out / "heads.pt")
+    bands = np.concatenate([data.matrix(it)[:, -SPEECH_EMBEDDING_MELS:] for it in data.items])
     (out / "train.json").write_text(json.dumps({
         "version": version, "description": description, "from_cv": str(from_cv),
         "head": {"weight_decay": setting[0], "hidden": setting[1], "seeds": HEAD_SEEDS, "epochs": HEAD_EPOCHS},
@@ -362,6 +382,7 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
         "own_model": {"path": str(own_model), "sha256": hashlib.sha256(Path(own_model).read_bytes()).hexdigest()},
         "actors": sorted({it.actor for it in data.items}), "n_segments": len(items),
         "feature_config": data.feature_config, "model_bytes": path.stat().st_size,
+        "band_mean": [float(v) for v in bands.mean(0)], "band_std": [float(v) for v in bands.std(0)],
         "extra_train": [{"dir": str(x.directory), "perturbation": x.perturbation, "seed": x.index_meta.get("seed")}
                         for x in extra_train],
     }, indent=1))
