@@ -34,7 +34,8 @@ from torch import nn
 
 from . import LABELS, metrics, priors, report
 from .data import SPEECH_EMBEDDING_MELS, Features, Item, feature_width, without_speech_embedding
-from .ensemble import _calibrated, _labels, _scores, cross_fitted_calibration, pooled_calibration
+from .ensemble import (_calibrated, _labels, _pooled, _scores, cross_fitted_calibration,
+                       pooled_calibration)
 from .speech_embedding import EmbeddingHead, SpeechEmbedding
 from .train import fit_temperature, load_fold_model, per_file, predict_logits
 
@@ -235,6 +236,8 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
     rep = report._summary(results, reps[0]["recipe"], data.feature_config, str(data.directory), n_params)
     if len(held_out) > 1:
         rep["ece_crossfit_mean"] = statistics.mean(f["ece_crossfit"] for f in results)
+        items, probs, _ = _pooled(held_out, fold_ids)
+        rep["temperature_held_out"] = fit_temperature(torch.log(probs.clamp_min(1e-12)), _labels(items))
         rep["calibration_pooled"] = pooled_calibration(results, held_out)
     rep["fusion"] = {"members": [str(d) for d in cv_dirs], "seeds": [r["recipe"]["seed"] for r in reps],
                      "member_ua_mean": [r["ua_mean"] for r in reps], "head_seeds": HEAD_SEEDS,
