@@ -438,25 +438,25 @@ impl FeatureExtractor {
             for (p, c) in power.iter_mut().zip(&buf) {
                 *p = c.norm_sqr();
             }
-            for (start, weights) in &self.mel {
-                let m: f32 = weights
-                    .iter()
-                    .zip(&power[*start..])
-                    .map(|(w, p)| w * p)
-                    .sum();
-                out.push(10.0 * m.max(LOG_AMIN).log10());
+            for band in &self.mel {
+                out.push(10.0 * band_power(band, &power).max(LOG_AMIN).log10());
             }
-            for (start, weights) in &self.embedding_mel {
-                let m: f32 = weights
-                    .iter()
-                    .zip(&power[*start..])
-                    .map(|(w, p)| w * p)
-                    .sum();
-                embedding_out.push(10.0 * (m * INT16_POWER_SCALE).max(LOG_AMIN).log10());
+            for band in &self.embedding_mel {
+                let m = band_power(band, &power) * INT16_POWER_SCALE;
+                embedding_out.push(10.0 * m.max(LOG_AMIN).log10());
             }
         }
         (out, embedding_out)
     }
+}
+
+/// The power in one band of a sparse filterbank (its first FFT bin, its weights).
+fn band_power((start, weights): &(usize, Vec<f32>), power: &[f32]) -> f32 {
+    weights
+        .iter()
+        .zip(&power[*start..])
+        .map(|(w, p)| w * p)
+        .sum()
 }
 
 /// Per-utterance CMVN: each column to zero mean and unit variance (population
