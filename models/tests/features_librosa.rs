@@ -37,12 +37,17 @@ fn max_abs_diff(got: &ser_models::Features, want: &[Vec<f32>]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// The librosa fixture and its signal as the extractor's f32 input (value / 32768).
+fn librosa_fixture() -> (Fixture, Vec<f32>) {
+    let fx: Fixture = serde_json::from_str(include_str!("fixtures/librosa_features.json")).unwrap();
+    let signal = fx.pcm16.iter().map(|&v| f32::from(v) / 32768.0).collect();
+    (fx, signal)
+}
+
 #[test]
 fn features_match_librosa() {
-    let text = include_str!("fixtures/librosa_features.json");
-    let fx: Fixture = serde_json::from_str(text).unwrap();
+    let (fx, signal) = librosa_fixture();
     assert_eq!(fx.feature_config, FeatureConfig::default());
-    let signal: Vec<f32> = fx.pcm16.iter().map(|&v| f32::from(v) / 32768.0).collect();
     let mfcc = FeatureExtractor::new(&fx.feature_config).unwrap();
     let logmel = FeatureExtractor::new(&FeatureConfig {
         kind: FeatureKind::Logmel,
@@ -90,10 +95,9 @@ struct BandsCase {
 /// other columns are those of the configuration without the bands.
 #[test]
 fn speech_embedding_bands_match_their_network_front_end() {
-    let fx: Fixture = serde_json::from_str(include_str!("fixtures/librosa_features.json")).unwrap();
+    let (_, signal) = librosa_fixture();
     let bands: BandsFixture =
         serde_json::from_str(include_str!("fixtures/speech_embedding_bands.json")).unwrap();
-    let signal: Vec<f32> = fx.pcm16.iter().map(|&v| f32::from(v) / 32768.0).collect();
     let plain_cfg = FeatureConfig {
         kind: FeatureKind::Logmel,
         pitch: true,

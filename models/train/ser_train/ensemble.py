@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import metrics, nets, priors, report
+from . import LABELS, metrics, nets, priors, report
 from .data import Features, Item, feature_width
 from .train import Recipe, fit_temperature, load_fold_model, per_file, predict_logits
 
@@ -75,6 +75,49 @@ def _condition_scores(items: list[Item], seg_probs: torch.Tensor, temperature: f
     return {key: s[key] for key in ("ua", "wa", "ece")}
 
 
+def common_folds(reps: list[dict]) -> list[int]:
+    """The folds every CV report has done."""
+    fold_ids = sorted(set.intersection(*(set(r["folds_done"]) for r in reps)))
+    if not fold_ids:
+        raise SystemExit("the runs have no fold in common")
+    return fold_ids
+
+
+def fold_entries(cv_dirs: list[Path], reps: list[dict], k: int) -> list[dict]:
+    """Each report's entry for fold k; the members must share its validation
+    and test actors (the same --val-seed)."""
+    folds_k = [next(f for f in r["folds"] if f["fold"] == k) for r in reps]
+    for d, f in zip(cv_dirs, folds_k):
+        if (f["val_actors"], f["test_actors"]) != (folds_k[0]["val_actors"], folds_k[0]["test_actors"]):
+            raise SystemExit(f"fold {k}: {d} has validation actors {f['val_actors']}, {cv_dirs[0]} has "
+                             f"{folds_k[0]['val_actors']}; run the members with the same --val-seed")
+    return folds_k
+
+
+def fold_groups(data: Features, sets: dict[str, list[Item]], val_a: list[int],
+                test_a: list[int]) -> dict[str, list[Item]]:
+    """The items a fold scores: "test" and "val" of the clean data, and
+    "NAME/test", "NAME/val" of each degraded set."""
+    groups = {"test": data.select(test_a), "val": data.select(val_a)}
+    for name, items in sets.items():
+        groups[f"{name}/test"] = [it for it in items if it.actor in set(test_a)]
+        groups[f"{name}/val"] = [it for it in items if it.actor in set(val_a)]
+    return groups
+
+
+def members_mean_probs(cv_dirs: list[Path], k: int, data: Features, groups: dict[str, list[Item]],
+                       wrap=lambda net: net) -> dict[str, torch.Tensor]:
+    """The mean softmax probability of the runs' fold-k models on every
+    group's segments (`wrap` adapts a loaded net, e.g. to a column subset)."""
+    probs = {g: torch.zeros(len(items), len(LABELS)) for g, items in groups.items()}
+    for d in cv_dirs:
+        net = wrap(load_fold_model(Path(d), k)[0])
+        for g, items in groups.items():
+            if items:
+                probs[g] += torch.softmax(predict_logits(net, data, items), dim=-1) / len(cv_dirs)
+    return probs
+
+
 def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[str, Features],
                 prior_correction: bool = False) -> dict:
     """The ensemble of the fold models of `cv_dirs`, fold by fold, with the
@@ -91,29 +134,15 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], out: Path, eval_sets: dict[
             raise SystemExit(f"{d}: its features differ from {cv_dirs[0]}'s; cannot ensemble them")
         if r["feature_config"] != data.feature_config:
             raise SystemExit(f"{d}: was trained on other features than {data.directory}")
-    fold_ids = sorted(set.intersection(*(set(r["folds_done"]) for r in reps)))
-    if not fold_ids:
-        raise SystemExit("the runs have no fold in common")
+    fold_ids = common_folds(reps)
     sets = {name: data.foreign(x) for name, x in eval_sets.items()}
     results = []
     held_out = {}  # fold -> (test items, their ensemble probabilities): for cross-fitted calibration
     for k in fold_ids:
-        folds_k = [next(f for f in r["folds"] if f["fold"] == k) for r in reps]
-        for d, f in zip(cv_dirs, folds_k):
-            if (f["val_actors"], f["test_actors"]) != (folds_k[0]["val_actors"], folds_k[0]["test_actors"]):
-                raise SystemExit(f"fold {k}: {d} has validation actors {f['val_actors']}, {cv_dirs[0]} has "
-                                 f"{folds_k[0]['val_actors']}; run the members with the same --val-seed")
+        folds_k = fold_entries(cv_dirs, reps, k)
         val_a, test_a = folds_k[0]["val_actors"], folds_k[0]["test_actors"]
-        groups = {"test": data.select(test_a), "val": data.select(val_a)}
-        for name, items in sets.items():
-            groups[f"{name}/test"] = [it for it in items if it.actor in set(test_a)]
-            groups[f"{name}/val"] = [it for it in items if it.actor in set(val_a)]
-        probs = {g: torch.zeros(len(items), 8) for g, items in groups.items()}
-        for d in cv_dirs:
-            net, _ = load_fold_model(Path(d), k)
-            for g, items in groups.items():
-                if items:
-                    probs[g] += torch.softmax(predict_logits(net, data, items), dim=-1) / len(cv_dirs)
+        groups = fold_groups(data, sets, val_a, test_a)
+        probs = members_mean_probs(cv_dirs, k, data, groups)
         bias = None
         if prior_correction:
             train_items = data.select(folds_k[0]["train_actors"])

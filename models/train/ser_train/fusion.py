@@ -34,10 +34,10 @@ from torch import nn
 
 from . import LABELS, metrics, priors, report
 from .data import SPEECH_EMBEDDING_MELS, Features, Item, feature_width, without_speech_embedding
-from .ensemble import (_calibrated, _labels, _pooled, _scores, cross_fitted_calibration,
-                       pooled_calibration)
+from .ensemble import (_calibrated, _labels, _pooled, _scores, common_folds, cross_fitted_calibration,
+                       fold_entries, fold_groups, members_mean_probs, pooled_calibration)
 from .speech_embedding import EmbeddingHead, SpeechEmbedding
-from .train import fit_temperature, load_fold_model, per_file, predict_logits
+from .train import fit_temperature, per_file
 
 HEAD_GRID = [(wd, hidden) for wd in (1e-3, 1e-2, 1e-1, 1.0) for hidden in (0, 256)]
 HEAD_SEEDS = 5
@@ -64,10 +64,15 @@ class HeadEnsemble(nn.Module):
         self.first = heads[0]
         self.mlps = nn.ModuleList(h.mlp for h in heads)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        z = (self.first.pooled(x, lengths) - self.first.mean) / self.first.std
+    def from_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Log mean probability of the MLPs on pooled embeddings [B, 2 * 96]
+        (every head shares the first one's standardisation: one training set)."""
+        z = (pooled - self.first.mean) / self.first.std
         p = torch.stack([torch.softmax(m(z), -1) for m in self.mlps]).mean(0)
         return torch.log(p.clamp_min(1e-12))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.from_pooled(self.first.pooled(x, lengths))
 
 
 def _quiet_export(module: nn.Module, example: torch.Tensor, path: Path, output: str) -> None:
@@ -117,12 +122,11 @@ def train_heads(encoder: SpeechEmbedding, x: np.ndarray, y: np.ndarray, weight_d
         torch.manual_seed(seed)
         head = EmbeddingHead(encoder, hidden)
         head.set_standardisation(x)
-        z = (xt - head.mean) / head.std
         opt = torch.optim.AdamW(head.mlp.parameters(), lr=3e-3, weight_decay=weight_decay)
         head.train()
         for _ in range(HEAD_EPOCHS):
             opt.zero_grad()
-            F.cross_entropy(head.mlp(z), yt).backward()
+            F.cross_entropy(head.classify(xt), yt).backward()
             opt.step()
         heads.append(head.eval())
     return HeadEnsemble(heads).eval()
@@ -130,9 +134,7 @@ def train_heads(encoder: SpeechEmbedding, x: np.ndarray, y: np.ndarray, weight_d
 
 @torch.no_grad()
 def head_log_probs(heads: HeadEnsemble, pooled: np.ndarray) -> torch.Tensor:
-    z = (torch.tensor(pooled) - heads.first.mean) / heads.first.std
-    p = torch.stack([torch.softmax(m(z), -1) for m in heads.mlps]).mean(0)
-    return torch.log(p.clamp_min(1e-12))
+    return heads.from_pooled(torch.tensor(pooled))
 
 
 def _file_ua(items: list[Item], log_probs: torch.Tensor) -> float:
@@ -164,33 +166,21 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
     sets = {name: data.foreign(x) for name, x in eval_sets.items()}
     # the frozen network is the same for every fold: every item of every dump embedded once
     # (keyed by the Item objects, which live as long as these lists)
-    pooled: dict[int, np.ndarray] = {}
-    for items in [data.items, *copies, *sets.values()]:
-        for it, v in zip(items, pooled_embeddings(encoder, data, items)):
-            pooled[id(it)] = v
+    everything = [it for items in [data.items, *copies, *sets.values()] for it in items]
+    pooled = {id(it): v for it, v in zip(everything, pooled_embeddings(encoder, data, everything))}
 
     def emb_of(items: list[Item]) -> np.ndarray:
         return np.stack([pooled[id(it)] for it in items])
 
-    fold_ids = sorted(set.intersection(*(set(r["folds_done"]) for r in reps)))
+    fold_ids = common_folds(reps)
     results = []
     held_out = {}  # fold -> (test items, fused probabilities, temperature, no bias): pooled calibration
     for k in fold_ids:
-        folds_k = [next(f for f in r["folds"] if f["fold"] == k) for r in reps]
-        for d, f in zip(cv_dirs, folds_k):
-            if (f["val_actors"], f["test_actors"]) != (folds_k[0]["val_actors"], folds_k[0]["test_actors"]):
-                raise SystemExit(f"fold {k}: {d} has other validation actors than {cv_dirs[0]}; use one --val-seed")
+        folds_k = fold_entries(cv_dirs, reps, k)
         train_a, val_a, test_a = folds_k[0]["train_actors"], folds_k[0]["val_actors"], folds_k[0]["test_actors"]
-        groups = {"test": data.select(test_a), "val": data.select(val_a)}
-        for name, items in sets.items():
-            groups[f"{name}/test"] = [it for it in items if it.actor in set(test_a)]
-            groups[f"{name}/val"] = [it for it in items if it.actor in set(val_a)]
+        groups = fold_groups(data, sets, val_a, test_a)
         # ser's own nets: the members' mean, its temperature and the class-prior correction
-        own_p = {g: torch.zeros(len(items), len(LABELS)) for g, items in groups.items()}
-        for d in cv_dirs:
-            net = Columns(load_fold_model(Path(d), k)[0], n_own).eval()
-            for g, items in groups.items():
-                own_p[g] += torch.softmax(predict_logits(net, data, items), -1) / len(cv_dirs)
+        own_p = members_mean_probs(cv_dirs, k, data, groups, lambda net: Columns(net, n_own).eval())
         train_items = data.select(train_a)
         bias = torch.tensor(priors.bias_of(train_items), dtype=torch.float32)
         t_own = fit_temperature(torch.log(own_p["val"].clamp_min(1e-12)), _labels(groups["val"]), bias)
@@ -262,15 +252,6 @@ def recipe_from_cv(report_path: Path) -> tuple[tuple[float, int], float, float]:
         statistics.median(f["temperature"] for f in folds)
 
 
-class _HeadGraph(nn.Module):
-    def __init__(self, heads: HeadEnsemble):
-        super().__init__()
-        self.heads = heads
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.heads(features)
-
-
 def export(own_model: Path, heads: HeadEnsemble, weight: float, temperature: float, feature_config: dict,
            version: str, description: str, out: Path) -> Path:
     """One graph: the exported own model on the first columns, the head on
@@ -288,7 +269,7 @@ def export(own_model: Path, heads: HeadEnsemble, weight: float, temperature: flo
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     head_path = out.with_suffix(".head.onnx")
-    _quiet_export(_HeadGraph(heads).eval(), torch.randn(1, 120, n_all) * 10 - 20, head_path, "log_probs")
+    _quiet_export(heads.eval(), torch.randn(1, 120, n_all) * 10 - 20, head_path, "log_probs")
     head = onnx.load(str(head_path))
     head_path.unlink()
     opset = max(o.version for o in own.opset_import if o.domain in ("", "ai.onnx"))

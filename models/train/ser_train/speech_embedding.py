@@ -158,9 +158,11 @@ def scaled_bands(x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.T
 
 
 class EmbeddingHead(nn.Module):
-    """features [B, T, F] (the last 32 columns: speech-embedding bands) ->
-    logits [B, 8]: the frozen network, mean and standard deviation of its
-    embeddings over the utterance, standardised (training statistics), MLP."""
+    """On features [B, T, F] (the last 32 columns: speech-embedding bands):
+    `pooled`, the frozen network's embeddings' mean and standard deviation
+    over the utterance; `classify`, those standardised (training
+    statistics) through an MLP to logits [B, 8]. (`fusion.HeadEnsemble`
+    chains them for several MLPs.)"""
 
     def __init__(self, encoder: SpeechEmbedding, hidden: int = 256, dropout: float = 0.3):
         super().__init__()
@@ -186,10 +188,8 @@ class EmbeddingHead(nn.Module):
         return torch.cat([mean, torch.sqrt(var + 1e-12)], dim=-1)
 
     def classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Logits [B, 8] of pooled embeddings (standardised, then the MLP)."""
         return self.mlp((pooled - self.mean) / self.std)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        return self.classify(self.pooled(x, lengths))
 
     def set_standardisation(self, pooled: np.ndarray) -> None:
         self.mean.copy_(torch.tensor(pooled.mean(0), dtype=torch.float32))
