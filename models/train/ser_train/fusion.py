@@ -39,7 +39,7 @@ from .ensemble import (_calibrated, _labels, _pooled, _scores, common_folds, cro
 from .speech_embedding import EmbeddingHead, SpeechEmbedding
 from .train import fit_temperature, per_file
 
-HEAD_GRID = [(wd, hidden) for wd in (1e-3, 1e-2, 1e-1, 1.0) for hidden in (0, 256)]
+HEAD_GRID = [(wd, hidden) for wd in (1e-3, 1e-2, 1e-1, 1.0, 3.0, 10.0) for hidden in (0, 256)]
 HEAD_SEEDS = 5
 HEAD_EPOCHS = 300
 WEIGHTS = [round(float(w), 2) for w in np.linspace(0.0, 1.0, 21)]

@@ -14,7 +14,7 @@ network (`tests/test_speech_embedding.py` checks it against onnxruntime).
 `ser-features --speech-embedding` dump (the 32 bands are its last columns,
 computed by the Rust extractor like everything else), applies the front
 end's utterance-level steps (clip at 80 dB below the loudest value, `x/10+2`,
-0.4 s of silence on each side so a short utterance still fills a window),
+silence after an utterance shorter than one window, up to one window),
 runs the frozen network, pools the embeddings (mean and standard deviation
 over the utterance) and classifies them with a small MLP.
 """
@@ -35,7 +35,6 @@ from .data import SPEECH_EMBEDDING_MELS
 SHA256 = "ba754db3cd768a524c655ea90655ee5e6055a43b8dfd29366a11e93716ae9e51"
 WINDOW = 76  # frames per embedding
 STEP = 8  # frames between embeddings
-PAD_FRAMES = 40  # 0.4 s of silence on each side
 TOP_DB = 80.0
 
 
@@ -138,23 +137,30 @@ class SpeechEmbedding(nn.Module):
 def scaled_bands(x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The front end's utterance-level steps on the last 32 columns of a
     batch of feature matrices: each utterance clipped at 80 dB below its
-    loudest value, `x/10+2`, and 0.4 s of its silence level on each side
-    (frames past an utterance's length are silence too). Returns the bands
-    [B, T + 80, 32] and each utterance's number of whole windows (None when
-    `lengths` is None: every frame counts, as in the exported graph)."""
-    b = x.shape[0]
+    loudest value and scaled `x/10+2`; an utterance shorter than one window
+    (0.76 s) is followed by its silence level (the clip floor) up to one
+    window, and frames past an utterance's length are silence too. Returns
+    the bands [B, max(T, 76), 32] and each utterance's number of whole
+    windows (None when `lengths` is None: every frame counts, as in the
+    exported graph, where the length is the input's)."""
+    b, t = x.shape[0], x.shape[1]
     db = x[..., -SPEECH_EMBEDDING_MELS:]
     if lengths is None:
         floor = db.amax(dim=(1, 2), keepdim=True) - TOP_DB
-        db = torch.maximum(db, floor)
+        above = torch.maximum(db, floor) - floor  # 0 is the silence level
+        # max(T, 76) frames: the exported graph slices by the input's length
+        # (a Slice tract runs with T symbolic, unlike a Pad of computed size)
+        above = torch.cat([above, above.new_zeros(b, WINDOW, SPEECH_EMBEDDING_MELS)], dim=1)
+        above = above[:, : torch.maximum(torch._shape_as_tensor(x)[1], torch.tensor(WINDOW))]
         windows = None
     else:
-        valid = (torch.arange(x.shape[1])[None, :] < lengths[:, None])[..., None]
+        valid = (torch.arange(t)[None, :] < lengths[:, None])[..., None]
         floor = torch.where(valid, db, torch.full_like(db, -1e4)).amax(dim=(1, 2), keepdim=True) - TOP_DB
-        db = torch.where(valid, torch.maximum(db, floor), floor)
-        windows = (torch.div(lengths + 2 * PAD_FRAMES - WINDOW, STEP, rounding_mode="floor") + 1).clamp_min(1)
-    silence = floor.expand(b, PAD_FRAMES, SPEECH_EMBEDDING_MELS)
-    return torch.cat([silence, db, silence], dim=1) / 10 + 2, windows
+        above = torch.where(valid, torch.maximum(db, floor) - floor, torch.zeros_like(db))
+        if t < WINDOW:
+            above = F.pad(above, (0, 0, 0, WINDOW - t))
+        windows = torch.div(lengths.clamp_min(WINDOW) - WINDOW, STEP, rounding_mode="floor") + 1
+    return (above + floor) / 10 + 2, windows
 
 
 class EmbeddingHead(nn.Module):

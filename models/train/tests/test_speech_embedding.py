@@ -103,22 +103,29 @@ class SpeechEmbeddingTests(unittest.TestCase):
             self.assertIn("SHA-256", str(e.exception))
 
     def test_batched_bands_equal_one_utterance_at_a_time(self):
-        # padding a short utterance in a batch must not change its bands nor its pooled embedding
+        # padding an utterance in a batch must not change its bands nor its pooled embedding
         rng = np.random.default_rng(2)
         a = torch.tensor(rng.normal(60, 10, (1, 150, 40)), dtype=torch.float32)
         b = torch.tensor(rng.normal(70, 10, (1, 90, 40)), dtype=torch.float32)
-        batch = torch.zeros(2, 150, 40)
-        batch[0], batch[1, :90] = a[0], b[0]
-        lengths = torch.tensor([150, 90])
+        c = torch.tensor(rng.normal(65, 10, (1, 50, 40)), dtype=torch.float32)  # shorter than a window
+        batch = torch.zeros(3, 150, 40)
+        batch[0], batch[1, :90], batch[2, :50] = a[0], b[0], c[0]
+        lengths = torch.tensor([150, 90, 50])
         head = EmbeddingHead(SpeechEmbedding(small_network()).eval()).eval()
-        alone_b, windows_b = scaled_bands(b, None)
+        alone_b, _ = scaled_bands(b, None)
+        alone_c, _ = scaled_bands(c, None)
         both, windows = scaled_bands(batch, lengths)
-        self.assertEqual(int(windows[1]), (90 + 80 - 76) // 8 + 1)
-        torch.testing.assert_close(both[1, : 90 + 80], alone_b[0])
-        self.assertAlmostEqual(float(alone_b.min()), float((b.max() - 80) / 10 + 2), places=4)
+        self.assertEqual(windows.tolist(), [(150 - 76) // 8 + 1, (90 - 76) // 8 + 1, 1])
+        # a long utterance gets no padding; a short one its silence level up to one window
+        self.assertEqual(tuple(alone_b.shape), (1, 90, 32))
+        self.assertEqual(tuple(alone_c.shape), (1, 76, 32))
+        silence = float((c.max() - 80) / 10 + 2)
+        torch.testing.assert_close(alone_c[0, 50:], torch.full((26, 32), silence))
+        torch.testing.assert_close(both[1, :90], alone_b[0])
+        torch.testing.assert_close(both[2, :76], alone_c[0])
         with torch.no_grad():
-            torch.testing.assert_close(head.pooled(batch, lengths)[1], head.pooled(b)[0], atol=1e-4, rtol=1e-4)
-            torch.testing.assert_close(head.pooled(batch, lengths)[0], head.pooled(a)[0], atol=1e-4, rtol=1e-4)
+            for i, x in enumerate((a, b, c)):
+                torch.testing.assert_close(head.pooled(batch, lengths)[i], head.pooled(x)[0], atol=1e-4, rtol=1e-4)
 
 
 class FusedExportTests(unittest.TestCase):
