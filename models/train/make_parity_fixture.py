@@ -42,7 +42,10 @@ import torch
 from ser_train import ensemble
 from ser_train.data import feature_width
 
-LENGTHS = [(10, 0.0), (17, 0.5), (150, 1.0), (613, 2.0)]  # >= MIN_FRAMES: the Classifier pads shorter inputs
+# >= MIN_FRAMES: the Classifier pads shorter inputs; 75, 76 and 84 frames sit
+# at the speech embedding's edges (one frame short of its 0.76 s window, one
+# window, two windows)
+LENGTHS = [(10, 0.0), (17, 0.5), (75, 0.25), (76, 0.75), (84, 1.5), (150, 1.0), (613, 2.0)]
 HERE = Path(__file__).resolve().parent
 
 
