@@ -9,8 +9,8 @@
 //!
 //! Builds the model the way `ser_models::Classifier` does (T symbolic) and
 //! once more with T fixed to the input's length, times both on the same 3 s
-//! utterance (the first 3 s of `--wav`, tiled; default: the first RAVDESS
-//! clip under `$SER_RAVDESS`), and prints the time per operator kind and the
+//! utterance (the first 3 s of `--wav`, tiled; default: the first labelled
+//! file of `$SER_RAVDESS`), and prints the time per operator kind and the
 //! slowest nodes of each. One thread, like serd's classifier.
 
 use std::collections::HashMap;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use ser_models::{decode_file, Classifier};
+use ser_models::{dataset, decode_file, Classifier};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::plan::{eval, SimpleState};
 
@@ -55,19 +55,13 @@ fn parse_args() -> Result<Args> {
 fn first_clip() -> Result<PathBuf> {
     let root =
         PathBuf::from(std::env::var("SER_RAVDESS").unwrap_or("../shared/data/ravdess".into()));
-    let actor = root.join("Actor_01");
-    let mut clips: Vec<_> = std::fs::read_dir(&actor)
-        .with_context(|| {
-            format!(
-                "{}: no RAVDESS here (give --wav or SER_RAVDESS)",
-                actor.display()
-            )
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
-        .collect();
-    clips.sort();
-    clips.into_iter().next().context("no .wav in Actor_01")
+    let listing = dataset::list_labelled(&root).with_context(|| {
+        format!(
+            "{}: no RAVDESS here (give --wav or SER_RAVDESS)",
+            root.display()
+        )
+    })?;
+    Ok(listing.files[0].path.clone())
 }
 
 fn ms_per_run(plan: &Plan, input: &Tensor, runs: usize) -> Result<f64> {

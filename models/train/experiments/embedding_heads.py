@@ -63,7 +63,7 @@ class Sequences:
     """Every item's embedding sequence [T', 96] (computed once, cached)."""
 
     def __init__(self, cache: Path):
-        self.cache, self.seqs, self.index = cache, [], {}
+        self.cache, self.seqs = cache, []
 
     def load(self, encoder, data, items) -> None:
         stable = [(it.offset, it.frames, it.path, it.segment) for it in items]  # the order fuse-cv embeds them in
@@ -72,22 +72,14 @@ class Sequences:
             if cached_keys == stable:
                 self.seqs = seqs
         if not self.seqs:
-            import onnxruntime as ort
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "sequence.onnx"
-                fusion._quiet_export(_Sequence(encoder).eval(), torch.randn(1, 120, data.n_features) * 10 + 50,
-                                     path, "sequence")
-                sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            self.seqs = [sess.run(["sequence"], {"features": np.ascontiguousarray(data.matrix(it)[None])})[0]
-                         .astype(np.float16) for it in items]
+            self.seqs = [e.astype(np.float16) for e in fusion.run_per_item(_Sequence(encoder), data, items, "sequence")]
             self.cache.write_bytes(pickle.dumps((stable, self.seqs)))
-        self.bands = [data.matrix(it)[:, -se.SPEECH_EMBEDDING_MELS:] for it in items]
 
     def __getitem__(self, i: int) -> np.ndarray:
         return self.seqs[i].astype(np.float32)
 
 
-def pooled(kind: str, e: np.ndarray, bands: np.ndarray) -> np.ndarray:
+def pooled(kind: str, e: np.ndarray, bands: np.ndarray | None) -> np.ndarray:
     m, s = e.mean(0), e.std(0)
     if kind == "minmax":
         return np.concatenate([m, s, e.max(0), e.min(0)])
@@ -192,7 +184,10 @@ def main() -> int:
         seqs.load(encoder, data, items)
         if a.pooling == "attention":
             return np.arange(len(items), dtype=np.float32)[:, None]
-        return np.stack([pooled(a.pooling, seqs[i], seqs.bands[i]) for i in range(len(items))]).astype(np.float32)
+        def bands(it):  # only the loudness weighting reads them
+            return data.matrix(it)[:, -se.SPEECH_EMBEDDING_MELS:] if a.pooling == "loudness" else None
+
+        return np.stack([pooled(a.pooling, seqs[i], bands(it)) for i, it in enumerate(items)]).astype(np.float32)
 
     fusion.pooled_embeddings = pooled_embeddings
     if a.pooling == "attention":

@@ -94,22 +94,28 @@ class _Pooled(nn.Module):
         return self.probe.pooled(features)
 
 
-def pooled_embeddings(encoder: SpeechEmbedding, data: Features, items: list[Item]) -> np.ndarray:
-    """[len(items), 2 * 96]: each item's pooled embedding (mean, standard
-    deviation), one item at a time through the graph the export carries
-    (torch's ONNX export of `EmbeddingHead.pooled`, run by onnxruntime: about
-    three times faster than torch on CPU here, and unpadded)."""
+def run_per_item(module: nn.Module, data: Features, items: list[Item], output: str) -> list[np.ndarray]:
+    """`module` (features [1, T, F] -> `output`) on each item, one at a time,
+    through its ONNX export run by onnxruntime (about three times faster than
+    torch on CPU here, and unpadded): the graph the export carries."""
     import onnxruntime as ort
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "pooled.onnx"
-        _quiet_export(_Pooled(encoder).eval(), torch.randn(1, 120, data.n_features) * 10 + 50, path, "pooled")
+        path = Path(tmp) / f"{output}.onnx"
+        _quiet_export(module.eval(), torch.randn(1, 120, data.n_features) * 10 + 50, path, output)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = torch.get_num_threads()
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return [sess.run([output], {"features": np.ascontiguousarray(data.matrix(it)[None], dtype=np.float32)})[0]
+            for it in items]
+
+
+def pooled_embeddings(encoder: SpeechEmbedding, data: Features, items: list[Item]) -> np.ndarray:
+    """[len(items), 2 * 96]: each item's pooled embedding (mean, standard
+    deviation), through the graph the export carries (`run_per_item`)."""
     out = np.zeros((len(items), 2 * encoder.dim), np.float32)
-    for i, it in enumerate(items):
-        out[i] = sess.run(["pooled"], {"features": np.ascontiguousarray(data.matrix(it)[None], dtype=np.float32)})[0][0]
+    for i, pooled in enumerate(run_per_item(_Pooled(encoder), data, items, "pooled")):
+        out[i] = pooled[0]
     return out
 
 

@@ -124,8 +124,9 @@ class SpeechEmbeddingTests(unittest.TestCase):
         torch.testing.assert_close(both[1, :90], alone_b[0])
         torch.testing.assert_close(both[2, :76], alone_c[0])
         with torch.no_grad():
+            batched = head.pooled(batch, lengths)
             for i, x in enumerate((a, b, c)):
-                torch.testing.assert_close(head.pooled(batch, lengths)[i], head.pooled(x)[0], atol=1e-4, rtol=1e-4)
+                torch.testing.assert_close(batched[i], head.pooled(x)[0], atol=1e-4, rtol=1e-4)
 
 
 class FusedExportTests(unittest.TestCase):
