@@ -58,8 +58,13 @@ wait_for "PulseAudio" pactl info
 cp "$RIG_RUN/pulse/pid" "$RIG_RUN/pulseaudio.pid"
 "$HERE/mic.sh" plug
 
-# 4. notification server (needs the X display)
-dunst > "$RIG_RUN/dunst.log" 2>&1 &
+# 4. notification server (needs the X display). Its default configuration
+# stacks a notification into a displayed one with the same text and icon
+# content (dunst compares icons by their pixels): two test daemons that
+# classify the same clip at once would then leave one notification in the
+# history instead of two. A desktop runs one serd, so only the rig needs this.
+printf '[global]\n    stack_duplicates = false\n' > "$RIG_RUN/dunstrc"
+dunst -config "$RIG_RUN/dunstrc" > "$RIG_RUN/dunst.log" 2>&1 &
 echo $! > "$RIG_RUN/dunst.pid"
 wait_for "dunst" busctl --user status org.freedesktop.Notifications
 
