@@ -1,17 +1,20 @@
-//! Where a model's inference time goes in tract, and what a plan built for
-//! one fixed length would gain: the figures behind the model card's
-//! "Latency and size".
+//! Where a model's inference time goes in tract, what ser's kernel choice
+//! for symbolic lengths saves, and what a plan built for one fixed length
+//! would still gain: the figures behind the model card's "Latency and size".
 //!
 //! ```sh
 //! cargo run --release -p ser-models --example tract_profile -- \
 //!     [--model models/assets/crnn-logmel-8.onnx] [--wav clip.wav] [--runs 30]
 //! ```
 //!
-//! Builds the model the way `ser_models::Classifier` does (T symbolic) and
-//! once more with T fixed to the input's length, times both on the same 3 s
+//! Builds the model the way `ser_models::Classifier` does (T symbolic, with
+//! ser's kernel choice for that case, `ser_models::kernels`), with tract's
+//! own kernel choice, and with T fixed to the input's length, times the
+//! three on the same 3 s
 //! utterance (the first 3 s of `--wav`, tiled; default: the first labelled
-//! file of `$SER_RAVDESS`), and prints the time per operator kind and the
-//! slowest nodes of each. One thread, like serd's classifier.
+//! file of `$SER_RAVDESS`), and prints, for the first and the last, the
+//! time per operator kind, per part of the graph and the slowest nodes. One
+//! thread, like serd's classifier.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -73,15 +76,23 @@ fn ms_per_run(plan: &Plan, input: &Tensor, runs: usize) -> Result<f64> {
     Ok(t0.elapsed().as_secs_f64() * 1e3 / runs as f64)
 }
 
+/// The sub-network a node belongs to: the first component of its name
+/// (`emb`, the speech embedding; `own0`..., the ensemble's own networks).
+fn part_of(name: &str) -> String {
+    name.split('/').next().unwrap_or(name).to_string()
+}
+
 fn profile(label: &str, plan: &Plan, input: &Tensor, runs: usize) -> Result<()> {
     let mut by_kind: HashMap<String, (f64, usize)> = HashMap::new();
     let mut by_node: HashMap<usize, (String, f64)> = HashMap::new();
+    let mut by_part: HashMap<String, f64> = HashMap::new();
     for _ in 0..runs {
         let mut state = SimpleState::new(plan)?;
         state.run_plan_with_eval(tvec!(input.clone().into()), |ctx, st, node, inputs| {
             let t0 = Instant::now();
             let out = eval(ctx, st, node, inputs);
             let ms = t0.elapsed().as_secs_f64() * 1e3 / runs as f64;
+            *by_part.entry(part_of(&node.name)).or_default() += ms;
             let kind = by_kind.entry(node.op().name().to_string()).or_default();
             kind.0 += ms;
             kind.1 += 1;
@@ -98,6 +109,12 @@ fn profile(label: &str, plan: &Plan, input: &Tensor, runs: usize) -> Result<()> 
     println!("\n{label}: {total:.2} ms per run in operators");
     for (kind, (ms, n)) in kinds.iter().take(10) {
         println!("  {kind:<28} {ms:7.3} ms  ({} nodes)", n / runs);
+    }
+    let mut parts: Vec<_> = by_part.into_iter().collect();
+    parts.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!("  by part of the graph:");
+    for (part, ms) in &parts {
+        println!("    {ms:7.3} ms  {part}");
     }
     let mut nodes: Vec<_> = by_node.into_values().collect();
     nodes.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -135,29 +152,44 @@ fn main() -> Result<()> {
     );
 
     let onnx = tract_onnx::onnx();
-    let t0 = Instant::now();
-    let symbolic: Plan = onnx
-        .model_for_read(&mut &bytes[..])?
-        .into_optimized()?
-        .into_runnable()?;
-    let build_symbolic = t0.elapsed().as_secs_f64() * 1e3;
-    let t0 = Instant::now();
-    let fixed: Plan = onnx
-        .model_for_read(&mut &bytes[..])?
-        .with_input_fact(0, f32::fact([1, features.frames, features.dim]).into())?
-        .into_optimized()?
-        .into_runnable()?;
-    let build_fixed = t0.elapsed().as_secs_f64() * 1e3;
+    let build = |fixed: bool| -> Result<(Plan, f64)> {
+        let t0 = Instant::now();
+        let mut model = onnx.model_for_read(&mut &bytes[..])?;
+        if fixed {
+            model =
+                model.with_input_fact(0, f32::fact([1, features.frames, features.dim]).into())?;
+        }
+        let plan = model.into_optimized()?.into_runnable()?;
+        Ok((plan, t0.elapsed().as_secs_f64() * 1e3))
+    };
+    ser_models::kernels::set_enabled(false);
+    let (stock, build_stock) = build(false)?;
+    ser_models::kernels::set_enabled(true);
+    let (symbolic, build_symbolic) = build(false)?;
+    let (fixed, build_fixed) = build(true)?;
 
+    let s = ms_per_run(&stock, &input, args.runs)?;
     let a = ms_per_run(&symbolic, &input, args.runs)?;
     let b = ms_per_run(&fixed, &input, args.runs)?;
-    println!(
-        "T symbolic (as serd runs it): {a:.2} ms per run, plan built in {build_symbolic:.0} ms"
-    );
-    println!(
-        "T fixed to {} frames:        {b:.2} ms per run, plan built in {build_fixed:.0} ms",
-        features.frames
-    );
+    for (label, ms, built) in [
+        (
+            "T symbolic, tract's own kernel choice:".to_string(),
+            s,
+            build_stock,
+        ),
+        (
+            "T symbolic, as serd runs it:".to_string(),
+            a,
+            build_symbolic,
+        ),
+        (
+            format!("T fixed to {} frames:", features.frames),
+            b,
+            build_fixed,
+        ),
+    ] {
+        println!("{label:<39} {ms:.2} ms per run, plan built in {built:.0} ms");
+    }
     profile("T symbolic", &symbolic, &input, args.runs)?;
     profile("T fixed", &fixed, &input, args.runs)?;
     Ok(())

@@ -11,6 +11,7 @@
 //! | [`segment`] | VAD segmentation (webrtc-vad): the streaming [`Segmenter`] and [`segment_all`] |
 //! | [`features`] | [`FeatureConfig`] (the one source of truth) and [`FeatureExtractor`]: log-mel and MFCC as librosa computes them |
 //! | [`pitch`] | [`PitchTracker`]: F0 (semitones) and voicing per frame, appended to the features when `FeatureConfig::pitch` is on |
+//! | [`kernels`] | the rung ser adds to tract's kernel dispatch, so layers of symbolic length get tiles that fit their channels |
 //! | [`model`] | [`Classifier`]: a self-describing ONNX model run with tract, the embedded default model |
 //! | [`analysis`] | [`analyze_reader`] (a file, streamed) and [`analyze_samples`]: segments → per-segment probabilities → duration-weighted verdict |
 //! | [`perturb`] | [`Perturbation`]: reproducible noise, babble, telephone, gain and speed degradations (robustness tests, training augmentation) |
@@ -43,6 +44,7 @@ pub mod audio;
 pub mod dataset;
 pub mod error;
 pub mod features;
+pub mod kernels;
 pub mod labels;
 pub mod model;
 pub mod perturb;

@@ -248,6 +248,11 @@ fn build_plan(
     if o.len() != 2 || o.iter().map(|v| v.to_i64().ok()).collect::<Vec<_>>() != [Some(1), Some(8)] {
         return Err(format!("output `probs` is {out_shape:?}, not [1, 8]"));
     }
+    if !crate::kernels::registered() {
+        tracing::warn!(
+            "tract's kernel dispatch lacks ser's rung for symbolic lengths: inference will be slower"
+        );
+    }
     typed
         .into_optimized()
         .and_then(|m| m.into_runnable())

@@ -87,7 +87,7 @@ struct Report {
     /// Per-class recall; `None` for a class with no files.
     recall: Vec<Option<f64>>,
     support: [usize; 8],
-    /// confusion[true][predicted]
+    /// `confusion[true][predicted]`
     confusion: [[usize; 8]; 8],
 }
 
