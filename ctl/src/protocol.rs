@@ -309,43 +309,41 @@ pub enum Request {
     Shutdown,
 }
 
-impl Request {
-    /// Every command name (`cmd`) a request can carry: the daemon refuses any
-    /// other as `unknown_command`. Each is the [`name`](Self::name) of one
-    /// variant (`ctl/tests/protocol_doc.rs` checks both against PROTOCOL.md's
-    /// examples).
-    pub const NAMES: [&'static str; 12] = [
-        "status",
-        "mood",
-        "history",
-        "clear_history",
-        "pause",
-        "resume",
-        "subscribe",
-        "devices",
-        "set_notifications",
-        "analyze",
-        "reload",
-        "shutdown",
-    ];
+/// Writes [`Request::NAMES`] and [`Request::name`] from one list, so the two
+/// cannot drift: the `match` in `name` is exhaustive, so a variant missing
+/// here does not compile, and `ctl/tests/protocol_doc.rs` checks each name
+/// against the serde tag and PROTOCOL.md's examples.
+macro_rules! request_names {
+    ($($variant:ident => $name:literal,)*) => {
+        impl Request {
+            /// Every command name (`cmd`) a request can carry: the daemon
+            /// refuses any other as `unknown_command`. Each is the
+            /// [`name`](Self::name) of one variant.
+            pub const NAMES: &'static [&'static str] = &[$($name),*];
 
-    /// The `cmd` tag of this request.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Request::Status => "status",
-            Request::Mood => "mood",
-            Request::History { .. } => "history",
-            Request::ClearHistory => "clear_history",
-            Request::Pause => "pause",
-            Request::Resume => "resume",
-            Request::Subscribe { .. } => "subscribe",
-            Request::Devices { .. } => "devices",
-            Request::SetNotifications { .. } => "set_notifications",
-            Request::Analyze { .. } => "analyze",
-            Request::Reload => "reload",
-            Request::Shutdown => "shutdown",
+            /// The `cmd` tag of this request.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Request::$variant { .. } => $name,)*
+                }
+            }
         }
-    }
+    };
+}
+
+request_names! {
+    Status => "status",
+    Mood => "mood",
+    History => "history",
+    ClearHistory => "clear_history",
+    Pause => "pause",
+    Resume => "resume",
+    Subscribe => "subscribe",
+    Devices => "devices",
+    SetNotifications => "set_notifications",
+    Analyze => "analyze",
+    Reload => "reload",
+    Shutdown => "shutdown",
 }
 
 // ---------------------------------------------------------------------------

@@ -109,6 +109,14 @@ fn every_example_line_parses_and_round_trips() {
     }
     // Every command and every event has an example, and every example's
     // command is one of the names the daemon accepts.
+    for request in &requests {
+        let tag = serde_json::to_value(request).unwrap()["cmd"].clone();
+        assert_eq!(
+            tag,
+            request.name(),
+            "Request::name disagrees with serde's tag"
+        );
+    }
     let names: std::collections::BTreeSet<_> = requests.iter().map(Request::name).collect();
     for name in &names {
         assert!(

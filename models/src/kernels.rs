@@ -32,7 +32,7 @@ use tract_onnx::prelude::tract_linalg::MmmDispatch;
 use tract_onnx::prelude::DatumType;
 use tract_onnx::tract_core::tract_data::knobs::inventory;
 
-/// The tier's name in tract's ladder (`RUST_LOG=tract_linalg=debug` lists it).
+/// The tier's name in tract's ladder.
 pub const TIER_NAME: &str = "ser-symbolic-length";
 
 /// The column count the tiers below are asked about when the real one is
