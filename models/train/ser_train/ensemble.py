@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import LABELS, metrics, nets, priors, report
@@ -214,6 +215,69 @@ def cross_fitted_calibration(results: list[dict], held_out: dict) -> None:
         f["temperature_crossfit"] = t
         items_k, probs_k, _, bias_k = held_out[f["fold"]]
         f["ece_crossfit"] = _scores(items_k, probs_k, t, bias_k)["ece"]
+
+
+def fit_class_bias(z: torch.Tensor, y: torch.Tensor, l2: float = 1e-2) -> torch.Tensor:
+    """The class bias b (centred) minimising the class-balanced cross-entropy
+    of softmax(z + b), plus `l2`·|b|²: every class weighs the same whatever
+    its number of items, as in UA. (A class absent from `y` is only pushed
+    down, held back by the l2 term.)"""
+    n = z.shape[1]
+    counts = torch.bincount(y, minlength=n).float()
+    weight = torch.where(counts > 0, counts.sum() / (counts.clamp_min(1) * int((counts > 0).sum())), 0.0)
+    b = torch.zeros(n, requires_grad=True)
+    opt = torch.optim.LBFGS([b], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(z + b, y, weight=weight) + l2 * (b ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    b = b.detach()
+    return b - b.mean()
+
+
+def _held_out_logits(held_out: dict, folds: list[int]) -> tuple[list[Item], torch.Tensor]:
+    """The held-out items of `folds` and their logits log p / T + b, each
+    fold's own temperature T and class bias b (if any)."""
+    items, zs = [], []
+    for k in folds:
+        its, probs, t, bias = held_out[k]
+        z = torch.log(probs.clamp_min(1e-12)) / t
+        items += its
+        zs.append(z if bias is None else z + bias)
+    return items, torch.cat(zs)
+
+
+def cross_fitted_class_bias(results: list[dict], held_out: dict) -> dict:
+    """A class bias fitted, for fold k, on the held-out predictions of the
+    *other* folds' models (`fit_class_bias`; the same cross-fitting as
+    `cross_fitted_calibration`: fold k's test actors never touch it), then
+    added to fold k's logits. Adds `ua_class_bias`, `wa_class_bias` and
+    `class_bias_crossfit` to each fold; returns the mean UA and WA, the
+    pooled confusion and recalls, and the bias fitted on every fold's
+    held-out predictions (what a final model would carry). A report-only
+    analysis: the folds' own figures are unchanged."""
+    if len(held_out) < 2:
+        return {}
+    cms = []
+    for f in results:
+        items, z = _held_out_logits(held_out, [k for k in held_out if k != f["fold"]])
+        b = fit_class_bias(z, _labels(items))
+        items_k, z_k = _held_out_logits(held_out, [f["fold"]])
+        _, y, p = per_file(items_k, torch.softmax(z_k + b, -1))
+        s = metrics.scores(y, p)
+        f["ua_class_bias"], f["wa_class_bias"] = s["ua"], s["wa"]
+        f["class_bias_crossfit"] = [float(v) for v in b]
+        cms.append(s["confusion"])
+    cm = sum(cms)
+    items, z = _held_out_logits(held_out, list(held_out))
+    return {"ua_mean": statistics.mean(f["ua_class_bias"] for f in results),
+            "wa_mean": statistics.mean(f["wa_class_bias"] for f in results),
+            "confusion_pooled": cm.tolist(), "recall_pooled": metrics.per_class_recall(cm),
+            "bias_all_folds": [float(v) for v in fit_class_bias(z, _labels(items))]}
 
 
 def pooled_calibration(results: list[dict], held_out: dict) -> dict:

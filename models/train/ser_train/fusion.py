@@ -35,6 +35,7 @@ from torch import nn
 from . import LABELS, metrics, priors, report
 from .data import SPEECH_EMBEDDING_MELS, Features, Item, feature_width, without_speech_embedding
 from .ensemble import (_calibrated, _labels, _pooled, _scores, common_folds, cross_fitted_calibration,
+                       cross_fitted_class_bias,
                        fold_entries, fold_groups, members_mean_probs, pooled_calibration)
 from .speech_embedding import EmbeddingHead, SpeechEmbedding
 from .train import fit_temperature, per_file
@@ -235,6 +236,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         items, probs, _ = _pooled(held_out, fold_ids)
         rep["temperature_held_out"] = fit_temperature(torch.log(probs.clamp_min(1e-12)), _labels(items))
         rep["calibration_pooled"] = pooled_calibration(results, held_out)
+        rep["class_bias_crossfit"] = cross_fitted_class_bias(results, held_out)
     rep["fusion"] = {"members": [str(d) for d in cv_dirs], "seeds": [r["recipe"]["seed"] for r in reps],
                      "member_ua_mean": [r["ua_mean"] for r in reps], "head_seeds": HEAD_SEEDS,
                      "own_ua_mean": statistics.mean(f["part_ua"]["own"] for f in results),

@@ -199,6 +199,12 @@ def markdown(rep: dict) -> str:
                        for k, label in (("validation", "with the validation temperatures"),
                                         ("crossfit", "with the cross-fitted ones"), ("none", "without")))]
           if cp else []),
+        *([f"- Cross-fitted class bias (report only, the model carries none: each fold's logits plus a bias "
+           f"fitted on the other folds' held-out predictions, class-balanced log-loss): "
+           f"UA {cb['ua_mean'] * 100:.1f}%, WA {cb['wa_mean'] * 100:.1f}%; pooled recall "
+           + ", ".join(f"{lab} {v * 100:.1f}%" for lab, v in zip(LABELS, cb["recall_pooled"]) if v is not None)
+           + "; fitted on all folds: " + ", ".join(f"{lab} {v:+.2f}" for lab, v in zip(LABELS, cb["bias_all_folds"]))]
+          if (cb := rep.get("class_bias_crossfit")) else []),
         *_copies_lines(rep),
         f"- Parameters: {rep['n_parameters']} ({rep['model_size_bytes_fp32'] / 1024:.0f} KiB fp32)",
         f"- Training time (all folds, CPU): {rep['train_time_s_total'] / 60:.1f} min",

@@ -555,6 +555,34 @@ def report_table(paths):
     return report.table(paths)
 
 
+class ClassBiasTests(unittest.TestCase):
+    """`ensemble.fit_class_bias`: the bias that a cross-fitted analysis adds
+    to held-out logits (report only)."""
+
+    def test_it_undoes_a_shift_against_one_class_and_ignores_class_counts(self):
+        from ser_train.ensemble import fit_class_bias
+
+        g = torch.Generator().manual_seed(0)
+        y = torch.cat([torch.full((50,), 0), torch.arange(1, 8).repeat_interleave(200)])  # class 0 rare
+        z = 3.0 * torch.nn.functional.one_hot(y, 8).float() + torch.randn(len(y), 8, generator=g)
+        z[:, 3] -= 2.0  # the model under-calls class 3
+        b = fit_class_bias(z, y)
+        self.assertAlmostEqual(float(b.mean()), 0.0, places=5)
+        self.assertGreater(float(b[3] - b[[1, 2, 4, 5, 6, 7]].mean()), 1.0)  # mostly given back
+        self.assertLess(abs(float(b[0] - b[[1, 2, 4, 5, 6, 7]].mean())), 0.5)  # rarity is no reason
+        recall = lambda logits: metrics.per_class_recall(metrics.confusion(y.numpy(), logits.argmax(1).numpy()))
+        self.assertGreater(recall(z + b)[3], recall(z)[3] + 0.2)
+
+    def test_an_absent_class_is_left_alone(self):
+        from ser_train.ensemble import fit_class_bias
+
+        y = torch.arange(1, 8).repeat(20)
+        z = 2.0 * torch.nn.functional.one_hot(y, 8).float()
+        b = fit_class_bias(z, y)
+        self.assertTrue(torch.all(torch.isfinite(b)))
+        self.assertLess(float(b[0]), float(b[1:].mean()))  # never the right answer: no pull up
+
+
 class EceTests(unittest.TestCase):
     def test_perfectly_calibrated_and_overconfident(self):
         # 10 predictions at 0.8 confidence, 8 right: ECE 0
