@@ -97,7 +97,11 @@ fn run(cli: Cli, config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         Some(p) => Engine::from_path(&p)?,
         None => Engine::embedded()?,
     });
-    tracing::info!(model = engine.version(), "model loaded");
+    tracing::info!(
+        model = engine.version(),
+        kernels = ser_models::kernels::dispatch(),
+        "model loaded"
+    );
     let input = match &cli.input {
         Some(p) => Some((
             p.clone(),

@@ -68,6 +68,19 @@ pub fn registered() -> bool {
         .is_some_and(|tier| tier.name == TIER_NAME)
 }
 
+/// Which kernel choice plans built now get, in a word for logs:
+/// [`TIER_NAME`] (ser's), `tract-stock` (turned off) or `tract-stock-missing`
+/// (the rung is not on tract's ladder: see [`registered`]).
+pub fn dispatch() -> &'static str {
+    if !registered() {
+        "tract-stock-missing"
+    } else if !enabled() {
+        "tract-stock"
+    } else {
+        TIER_NAME
+    }
+}
+
 /// The tier's answer: `None` (no opinion) unless `n` alone is unknown.
 fn preferred(
     isa: &IsaSet,

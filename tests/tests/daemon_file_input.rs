@@ -153,6 +153,14 @@ fn file_input_gives_one_event_per_clip_with_the_offline_emotion() {
     assert_eq!(mood["data"]["status"], "current");
     assert_eq!(mood["data"]["utterances"], clips.len() as u64);
 
+    // The real serd binary carries ser's kernel choice for symbolic lengths
+    // (ser_models::kernels: a registration the linker could drop).
+    assert!(
+        serd.stderr().contains(r#"kernels="ser-symbolic-length""#),
+        "{}",
+        serd.logs()
+    );
+
     assert!(
         serd.terminate(Duration::from_secs(30)).success(),
         "{}",
