@@ -155,5 +155,17 @@ class FusedExportTests(unittest.TestCase):
                 fusion.export(own_path, heads, 0.8, 1.1, {**cfg, "n_mels": 40}, "x", "x", Path(tmp) / "bad.onnx")
 
 
+class RecipeFromCvTests(unittest.TestCase):
+    def test_the_modal_head_the_median_weight_and_the_held_out_temperature(self):
+        folds = [{"head": {"weight_decay": wd, "hidden": h}, "fusion_weight": w, "temperature": t}
+                 for wd, h, w, t in [(3.0, 0, 0.7, 0.82), (10.0, 256, 0.6, 0.71), (10.0, 256, 0.7, 0.92)]]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "report.json"
+            path.write_text(json.dumps({"folds": folds, "temperature_held_out": 0.89}))
+            self.assertEqual(fusion.recipe_from_cv(path), ((10.0, 256), 0.7, 0.89))
+            path.write_text(json.dumps({"folds": folds}))  # a report from before the held-out fit
+            self.assertEqual(fusion.recipe_from_cv(path)[2], 0.82)
+
+
 if __name__ == "__main__":
     unittest.main()
