@@ -110,4 +110,6 @@ fn ser_bench_reports_every_stage() {
         assert!(r[s]["x_realtime"].as_f64().unwrap() > 0.0, "{s}");
     }
     assert_eq!(r["model"], "<embedded>");
+    // the real binary carries ser's kernel choice for symbolic lengths
+    assert_eq!(r["kernels"], "ser-symbolic-length");
 }

@@ -12,10 +12,16 @@ use serde::Serialize;
 ///
 /// For every labelled file in DATA (RAVDESS-named folder or `path,label` CSV):
 /// decode + resample to 16 kHz, VAD segmentation, features of each utterance,
-/// inference of each utterance. Prints the model load time and, per stage, the
-/// total time and the speed as "× real time" (seconds of audio processed per
-/// second of one core), then the latency of one 3 s utterance (features +
-/// inference, median and 95th percentile of 50 runs). No thresholds: these are figures to read, not a test.
+/// inference of each utterance. Prints the model load time, tract's matrix
+/// kernel choice, and, per stage, the total time and the speed as "× real
+/// time" (seconds of audio processed per second of one core), then the
+/// latency of one 3 s utterance (features + inference, median and 95th
+/// percentile of 50 runs). No thresholds: these are figures to read, not a
+/// test.
+///
+/// The kernel choice is ser's for layers of symbolic length
+/// (`ser-symbolic-length`); SER_STOCK_KERNELS=1 in the environment measures
+/// with tract's own (`tract-stock`) instead.
 ///
 /// Example: ser-bench --data ../shared/data/ravdess --limit 200 --json
 #[derive(Parser, Debug)]
@@ -46,6 +52,8 @@ struct Report {
     model: String,
     model_version: String,
     model_load_s: f64,
+    /// tract's matrix-kernel choice the model's plan got (`ser_models::kernels::dispatch`).
+    kernels: &'static str,
     files: usize,
     failed: usize,
     utterances: usize,
@@ -171,6 +179,7 @@ fn main() -> Result<()> {
         model: classifier.info().source.clone(),
         model_version: classifier.info().version.clone(),
         model_load_s: load.as_secs_f64(),
+        kernels: ser_models::kernels::dispatch(),
         files: files.len(),
         failed,
         utterances,
@@ -188,8 +197,8 @@ fn main() -> Result<()> {
         return Ok(());
     }
     println!(
-        "model {} ({}) loaded in {:.3} s",
-        r.model, r.model_version, r.model_load_s
+        "model {} ({}) loaded in {:.3} s; matrix kernels: {}",
+        r.model, r.model_version, r.model_load_s, r.kernels
     );
     println!(
         "{} files ({} failed), {:.1} s of audio, {} utterances with {:.1} s of speech; one thread",
