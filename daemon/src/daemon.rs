@@ -99,7 +99,7 @@ fn run(cli: Cli, config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     });
     tracing::info!(
         model = engine.version(),
-        kernels = ser_models::kernels::dispatch(),
+        kernels = engine.kernels(),
         "model loaded"
     );
     let input = match &cli.input {

@@ -15,6 +15,11 @@ impl Engine {
     pub fn version(&self) -> &str {
         &self.classifier.info().version
     }
+    /// tract's matrix-kernel choice the model's plan got
+    /// (`ser_models::Classifier::kernels`), for the start-up log.
+    pub fn kernels(&self) -> &'static str {
+        self.classifier.kernels()
+    }
     /// Emotion probabilities of one utterance (16 kHz mono).
     pub fn classify(&self, samples: &[f32]) -> Result<Probs, String> {
         self.classifier

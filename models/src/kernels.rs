@@ -57,9 +57,9 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed) && std::env::var_os("SER_STOCK_KERNELS").is_none()
 }
 
-/// Whether the rung is on this machine's dispatch ladder, first. Building a
-/// plan calls it (`model.rs`), which also keeps this module's registration
-/// linked into every binary that runs a model.
+/// Whether the rung is on this machine's dispatch ladder, first. Loading a
+/// model calls it (through [`dispatch`], `model.rs`), which also keeps this
+/// module's registration linked into every binary that runs a model.
 #[inline(never)]
 pub fn registered() -> bool {
     MmmDispatch::native()
@@ -68,14 +68,21 @@ pub fn registered() -> bool {
         .is_some_and(|tier| tier.name == TIER_NAME)
 }
 
+/// [`dispatch`]'s answer when ser's rung is turned off.
+pub const STOCK: &str = "tract-stock";
+
+/// [`dispatch`]'s answer when the rung is not on tract's ladder (see
+/// [`registered`]).
+pub const MISSING: &str = "tract-stock-missing";
+
 /// Which kernel choice plans built now get, in a word for logs:
-/// [`TIER_NAME`] (ser's), `tract-stock` (turned off) or `tract-stock-missing`
-/// (the rung is not on tract's ladder: see [`registered`]).
+/// [`TIER_NAME`] (ser's), [`STOCK`] or [`MISSING`]. `Classifier` records it
+/// when it builds its plan (`Classifier::kernels`).
 pub fn dispatch() -> &'static str {
     if !registered() {
-        "tract-stock-missing"
+        MISSING
     } else if !enabled() {
-        "tract-stock"
+        STOCK
     } else {
         TIER_NAME
     }

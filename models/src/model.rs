@@ -50,6 +50,7 @@ pub struct Classifier {
     info: ModelInfo,
     extractor: FeatureExtractor,
     plan: Plan,
+    kernels: &'static str,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -90,17 +91,31 @@ impl Classifier {
         let info = read_metadata(&proto, source).map_err(fail)?;
         let extractor = FeatureExtractor::new(&info.features)
             .map_err(|e| fail(format!("ser.features: {e}")))?;
+        // the kernel choice tract makes for the plan built just below
+        let kernels = crate::kernels::dispatch();
+        if kernels == crate::kernels::MISSING {
+            tracing::warn!(
+                "tract's kernel dispatch lacks ser's rung for symbolic lengths: inference will be slower"
+            );
+        }
         let plan = build_plan(&onnx, &proto, info.features.dim()).map_err(fail)?;
         Ok(Classifier {
             info,
             extractor,
             plan,
+            kernels,
         })
     }
 
     /// What the model says about itself.
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// tract's matrix-kernel choice this model's plan was built with
+    /// ([`kernels::dispatch`](crate::kernels::dispatch)).
+    pub fn kernels(&self) -> &'static str {
+        self.kernels
     }
 
     /// The feature extractor configured as the model asks.
@@ -247,11 +262,6 @@ fn build_plan(
     let o = out_shape.dims();
     if o.len() != 2 || o.iter().map(|v| v.to_i64().ok()).collect::<Vec<_>>() != [Some(1), Some(8)] {
         return Err(format!("output `probs` is {out_shape:?}, not [1, 8]"));
-    }
-    if !crate::kernels::registered() {
-        tracing::warn!(
-            "tract's kernel dispatch lacks ser's rung for symbolic lengths: inference will be slower"
-        );
     }
     typed
         .into_optimized()

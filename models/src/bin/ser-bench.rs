@@ -52,7 +52,7 @@ struct Report {
     model: String,
     model_version: String,
     model_load_s: f64,
-    /// tract's matrix-kernel choice the model's plan got (`ser_models::kernels::dispatch`).
+    /// tract's matrix-kernel choice the model's plan got (`Classifier::kernels`).
     kernels: &'static str,
     files: usize,
     failed: usize,
@@ -179,7 +179,7 @@ fn main() -> Result<()> {
         model: classifier.info().source.clone(),
         model_version: classifier.info().version.clone(),
         model_load_s: load.as_secs_f64(),
-        kernels: ser_models::kernels::dispatch(),
+        kernels: classifier.kernels(),
         files: files.len(),
         failed,
         utterances,
