@@ -24,7 +24,8 @@ graph `fuse-cv` exports) and cached in CACHE (default
 arguments after the options are `fuse-cv`'s, e.g.
 
   python experiments/embedding_heads.py --pooling delta --grid 0.1,1,3,10 -- \\
-      fuse-cv --features /tmp/se-logmel $AUG $EVAL --speech-embedding $SE --out out/heads-delta out/f0-s{0,1,2}
+      fuse-cv --taps embedding --features /tmp/se-logmel $AUG $EVAL --speech-embedding $SE \\
+      --out out/heads-delta out/f0-s{0,1,2}
 
 `--grid` replaces the weight decays searched (linear heads only; with
 attention, the decay of the whole head).
@@ -126,7 +127,7 @@ def install_attention(seqs: Sequences, epochs: int = 30) -> None:
             x[j, : len(s)], mask[j, : len(s)] = s, True
         return torch.tensor(x), torch.tensor(mask)
 
-    def train_heads(encoder, x, y, weight_decay, hidden, seeds):
+    def train_heads(encoder, x, y, weight_decay, hidden, seeds, taps=("embedding",)):
         idx = x[:, 0].astype(int)
         frames = np.concatenate([seqs[i] for i in idx])
         nets = []
@@ -164,6 +165,9 @@ class _Width:
     def __init__(self, encoder, width: int):
         self.encoder, self.dim = encoder, width // 2
 
+    def tap_widths(self, names):
+        return [self.dim]
+
     def buffers(self):
         return self.encoder.buffers()
 
@@ -180,7 +184,9 @@ def main() -> int:
         raise SystemExit("give fuse-cv's arguments after --, starting with fuse-cv")
     seqs = Sequences(a.cache)
 
-    def pooled_embeddings(encoder, data, items):
+    def pooled_embeddings(encoder, data, items, taps):
+        if tuple(taps) != ("embedding",):
+            raise SystemExit("these heads read the embeddings: give fuse-cv --taps embedding")
         seqs.load(encoder, data, items)
         if a.pooling == "attention":
             return np.arange(len(items), dtype=np.float32)[:, None]

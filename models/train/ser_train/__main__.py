@@ -131,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="embedding_model.onnx of the openwakeword 0.4.0 wheel (fetch_speech_embedding.sh)")
     fcv.add_argument("--eval", action="append", default=[], metavar="NAME=DIR",
                      help="a degraded copy (with --speech-embedding bands) for the robustness columns; repeatable")
+    fcv.add_argument("--taps", default=None, metavar="TAP,…",
+                     help="where the head reads the frozen network: block1…block5 (the end of each block of "
+                          "convolutions) and embedding (its output), comma-separated (default: "
+                          "the shipped recipe's, block3,block4; crnn-se-9 to -11 read embedding)")
     fcv.add_argument("runs", nargs="+", type=Path,
                      help="`cv` output dirs of ser's own nets (same --val-seed), trained on the columns of "
                           "--features before the speech-embedding bands")
@@ -260,7 +264,11 @@ def main(argv: list[str] | None = None) -> int:
 
         encoder = SpeechEmbedding.from_file(a.speech_embedding).eval()
         if a.cmd == "fuse-cv":
-            rep = fusion.evaluate_cv(feats, a.runs, encoder, a.out, extra, eval_sets)
+            taps = tuple(a.taps.split(",")) if a.taps else fusion.HEAD_TAPS
+            for t in taps:
+                if t not in encoder.tap_names():
+                    raise SystemExit(f"--taps: no tap {t!r} (taps: {', '.join(encoder.tap_names())})")
+            rep = fusion.evaluate_cv(feats, a.runs, encoder, a.out, extra, eval_sets, taps)
             print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
         else:
             print(fusion.final(feats, extra, encoder, a.own_model, a.from_cv, a.version, a.description, a.out))

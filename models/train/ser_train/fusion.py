@@ -40,9 +40,14 @@ from .ensemble import (_calibrated, _labels, _pooled, _scores, common_folds, cro
 from .speech_embedding import EmbeddingHead, SpeechEmbedding
 from .train import fit_temperature, per_file
 
-HEAD_GRID = [(wd, hidden) for wd in (1e-3, 1e-2, 1e-1, 1.0, 3.0, 10.0) for hidden in (0, 256)]
+HEAD_GRID = [(wd, hidden) for wd in (1e-3, 1e-2, 1e-1, 1.0, 3.0, 10.0, 30.0, 100.0) for hidden in (0, 256)]
 HEAD_SEEDS = 5
 HEAD_EPOCHS = 300
+# where the head reads the frozen network (`SpeechEmbedding.tap_names`): the
+# ends of its third and fourth blocks, each channel and frequency bin pooled
+# on its own. Its keyword-spotting output (`embedding`) has discarded much
+# of how a thing was said; chosen on validation actors (model card)
+HEAD_TAPS = ("block3", "block4")
 WEIGHTS = [round(float(w), 2) for w in np.linspace(0.0, 1.0, 21)]
 
 
@@ -66,7 +71,7 @@ class HeadEnsemble(nn.Module):
         self.mlps = nn.ModuleList(h.mlp for h in heads)
 
     def from_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Log mean probability of the MLPs on pooled embeddings [B, 2 * 96]
+        """Log mean probability of the MLPs on pooled activations [B, n]
         (every head shares the first one's standardisation: one training set)."""
         z = (pooled - self.first.mean) / self.first.std
         p = torch.stack([torch.softmax(m(z), -1) for m in self.mlps]).mean(0)
@@ -87,9 +92,9 @@ def _quiet_export(module: nn.Module, example: torch.Tensor, path: Path, output: 
 
 
 class _Pooled(nn.Module):
-    def __init__(self, encoder: SpeechEmbedding):
+    def __init__(self, encoder: SpeechEmbedding, taps: tuple[str, ...]):
         super().__init__()
-        self.probe = EmbeddingHead(encoder)
+        self.probe = EmbeddingHead(encoder, taps=taps)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.probe.pooled(features)
@@ -111,23 +116,25 @@ def run_per_item(module: nn.Module, data: Features, items: list[Item], output: s
             for it in items]
 
 
-def pooled_embeddings(encoder: SpeechEmbedding, data: Features, items: list[Item]) -> np.ndarray:
-    """[len(items), 2 * 96]: each item's pooled embedding (mean, standard
-    deviation), through the graph the export carries (`run_per_item`)."""
-    out = np.zeros((len(items), 2 * encoder.dim), np.float32)
-    for i, pooled in enumerate(run_per_item(_Pooled(encoder), data, items, "pooled")):
+def pooled_embeddings(encoder: SpeechEmbedding, data: Features, items: list[Item],
+                      taps: tuple[str, ...]) -> np.ndarray:
+    """[len(items), 2 * the taps' widths]: each item's pooled activations
+    (means, standard deviations; `EmbeddingHead.pooled`), through the graph
+    the export carries (`run_per_item`)."""
+    out = np.zeros((len(items), 2 * sum(encoder.tap_widths(taps))), np.float32)
+    for i, pooled in enumerate(run_per_item(_Pooled(encoder, taps), data, items, "pooled")):
         out[i] = pooled[0]
     return out
 
 
 def train_heads(encoder: SpeechEmbedding, x: np.ndarray, y: np.ndarray, weight_decay: float, hidden: int,
-                seeds: int) -> HeadEnsemble:
-    """`seeds` heads on pooled embeddings `x` with labels `y` (full batch, AdamW)."""
+                seeds: int, taps: tuple[str, ...] = ("embedding",)) -> HeadEnsemble:
+    """`seeds` heads on activations `x` pooled at `taps`, labels `y` (full batch, AdamW)."""
     heads = []
     xt, yt = torch.tensor(x), torch.tensor(y)
     for seed in range(seeds):
         torch.manual_seed(seed)
-        head = EmbeddingHead(encoder, hidden)
+        head = EmbeddingHead(encoder, hidden, taps=taps)
         head.set_standardisation(x)
         opt = torch.optim.AdamW(head.mlp.parameters(), lr=3e-3, weight_decay=weight_decay)
         head.train()
@@ -155,9 +162,11 @@ def fused(own: torch.Tensor, emb: torch.Tensor, w: float) -> torch.Tensor:
 
 
 def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, out: Path,
-                extra_train: list[Features], eval_sets: dict[str, Features]) -> dict:
-    """The fusion under the protocol; writes OUT/report.json + report.md in
-    the format of a `cv` run (plus each fold's choices and the parts' UA)."""
+                extra_train: list[Features], eval_sets: dict[str, Features],
+                taps: tuple[str, ...] = HEAD_TAPS) -> dict:
+    """The fusion under the protocol, the head reading the network at
+    `taps`; writes OUT/report.json + report.md in the format of a `cv` run
+    (plus each fold's choices and the parts' UA)."""
     if not data.feature_config.get("speech_embedding"):
         raise SystemExit(f"{data.directory}: no speech-embedding bands (make it with ser-features --speech-embedding)")
     out = Path(out)
@@ -174,7 +183,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
     # the frozen network is the same for every fold: every item of every dump embedded once
     # (keyed by the Item objects, which live as long as these lists)
     everything = [it for items in [data.items, *copies, *sets.values()] for it in items]
-    pooled = {id(it): v for it, v in zip(everything, pooled_embeddings(encoder, data, everything))}
+    pooled = {id(it): v for it, v in zip(everything, pooled_embeddings(encoder, data, everything, taps))}
 
     def emb_of(items: list[Item]) -> np.ndarray:
         return np.stack([pooled[id(it)] for it in items])
@@ -197,8 +206,9 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         x_tr, y_tr = emb_of(tr_items), np.array([it.label for it in tr_items])
         x_val = emb_of(groups["val"])
         setting = min(HEAD_GRID, key=lambda s: float(F.nll_loss(
-            head_log_probs(train_heads(encoder, x_tr, y_tr, *s, seeds=1), x_val), _labels(groups["val"]))))
-        heads = train_heads(encoder, x_tr, y_tr, *setting, seeds=HEAD_SEEDS)
+            head_log_probs(train_heads(encoder, x_tr, y_tr, *s, seeds=1, taps=taps), x_val),
+            _labels(groups["val"]))))
+        heads = train_heads(encoder, x_tr, y_tr, *setting, seeds=HEAD_SEEDS, taps=taps)
         emb = {g: head_log_probs(heads, emb_of(items)) for g, items in groups.items()}
         # the weight and the temperature of the fused logits: the pair with the
         # lowest validation log-loss (smoother than validation UA over 4 actors,
@@ -223,7 +233,8 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
             "best_epoch": int(round(statistics.median(f["best_epoch"] for f in folds_k))),
             "member_ua": [f["ua"] for f in folds_k],
             "temperature": t, "own_temperature": t_own, "class_bias": [float(v) for v in bias],
-            "fusion_weight": w, "head": {"weight_decay": setting[0], "hidden": setting[1]}, "part_ua": part_ua,
+            "fusion_weight": w, "head": {"weight_decay": setting[0], "hidden": setting[1], "taps": list(taps)},
+            "part_ua": part_ua,
             "train_time_s": sum(f["train_time_s"] for f in folds_k),
         })
         print(f"fold {k}: head {setting}, w {w}, T {t:.2f}: own {part_ua['own']:.3f}, "
@@ -239,6 +250,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         rep["class_bias_crossfit"] = cross_fitted_class_bias(results, held_out)
     rep["fusion"] = {"members": [str(d) for d in cv_dirs], "seeds": [r["recipe"]["seed"] for r in reps],
                      "member_ua_mean": [r["ua_mean"] for r in reps], "head_seeds": HEAD_SEEDS,
+                     "head_taps": list(taps),
                      "own_ua_mean": statistics.mean(f["part_ua"]["own"] for f in results),
                      "embedding_ua_mean": statistics.mean(f["part_ua"]["embedding"] for f in results)}
     if "extra_train" in reps[0]:
@@ -248,15 +260,16 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
     return rep
 
 
-def recipe_from_cv(report_path: Path) -> tuple[tuple[float, int], float, float]:
+def recipe_from_cv(report_path: Path) -> tuple[tuple[float, int], float, float, tuple[str, ...]]:
     """The head setting chosen most often over the folds (ties: the first
-    fold's), the median fusion weight, and the temperature fitted on every
+    fold's), the median fusion weight, the temperature fitted on every
     fold's held-out predictions (`temperature_held_out`; the folds' median
     for a report without it). The validation actors also chose the fusion
     weight and look easier than new speakers, so their temperatures run
     low and the confidence high; the held-out one is fitted where a model
     trained on every actor will be used, on speakers it never heard, and
-    cross-fitting it (`ece_crossfit`) gives the lower ECE."""
+    cross-fitting it (`ece_crossfit`) gives the lower ECE; and the taps the
+    head read (`embedding` for a report from before they were chosen)."""
     rep = json.loads(Path(report_path).read_text())
     folds = rep["folds"]
     settings = Counter((f["head"]["weight_decay"], f["head"]["hidden"]) for f in folds)
@@ -264,7 +277,8 @@ def recipe_from_cv(report_path: Path) -> tuple[tuple[float, int], float, float]:
     setting = next((f["head"]["weight_decay"], f["head"]["hidden"]) for f in folds
                    if settings[(f["head"]["weight_decay"], f["head"]["hidden"])] == top)
     temperature = rep.get("temperature_held_out", statistics.median(f["temperature"] for f in folds))
-    return setting, round(statistics.median(f["fusion_weight"] for f in folds), 4), temperature
+    taps = tuple(rep.get("fusion", {}).get("head_taps", ["embedding"]))
+    return setting, round(statistics.median(f["fusion_weight"] for f in folds), 4), temperature, taps
 
 
 def export(own_model: Path, heads: HeadEnsemble, weight: float, temperature: float, feature_config: dict,
@@ -352,7 +366,8 @@ def _check_fused(path: Path, own_model: Path, heads: HeadEnsemble, weight: float
 def load_heads(run: Path, encoder: SpeechEmbedding) -> HeadEnsemble:
     """The heads `final` saved in RUN (heads.pt), on `encoder`."""
     info = json.loads((Path(run) / "train.json").read_text())["head"]
-    heads = HeadEnsemble([EmbeddingHead(encoder, info["hidden"]) for _ in range(info["seeds"])])
+    taps = tuple(info.get("taps", ["embedding"]))
+    heads = HeadEnsemble([EmbeddingHead(encoder, info["hidden"], taps=taps) for _ in range(info["seeds"])])
     heads.load_state_dict(torch.load(Path(run) / "heads.pt"))
     return heads.eval()
 
@@ -364,11 +379,11 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
     temperature: OUT/model.onnx + OUT/train.json."""
     import hashlib
 
-    setting, weight, temperature = recipe_from_cv(from_cv)
+    setting, weight, temperature, taps = recipe_from_cv(from_cv)
     copies = [data.foreign(x) for x in extra_train]
     items = data.items + [it for c in copies for it in c]
-    heads = train_heads(encoder, pooled_embeddings(encoder, data, items), np.array([it.label for it in items]),
-                        *setting, seeds=HEAD_SEEDS)
+    heads = train_heads(encoder, pooled_embeddings(encoder, data, items, taps),
+                        np.array([it.label for it in items]), *setting, seeds=HEAD_SEEDS, taps=taps)
     out = Path(out)
     path = export(own_model, heads, weight, temperature, data.feature_config, version, description,
                   out / "model.onnx")
@@ -376,7 +391,8 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
     bands = np.concatenate([data.matrix(it)[:, -SPEECH_EMBEDDING_MELS:] for it in data.items])
     (out / "train.json").write_text(json.dumps({
         "version": version, "description": description, "from_cv": str(from_cv),
-        "head": {"weight_decay": setting[0], "hidden": setting[1], "seeds": HEAD_SEEDS, "epochs": HEAD_EPOCHS},
+        "head": {"weight_decay": setting[0], "hidden": setting[1], "seeds": HEAD_SEEDS, "epochs": HEAD_EPOCHS,
+                 "taps": list(taps)},
         "fusion_weight": weight, "temperature": temperature,
         "own_model": {"path": str(own_model), "sha256": hashlib.sha256(Path(own_model).read_bytes()).hexdigest()},
         "actors": sorted({it.actor for it in data.items}), "n_segments": len(items),

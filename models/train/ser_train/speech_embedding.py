@@ -109,14 +109,36 @@ class SpeechEmbedding(nn.Module):
         self.dim = int(getattr(self, f"w{convs[-1][1]}").shape[0])  # 96 for the real network
         self.requires_grad_(False)
 
+    def tap_names(self) -> list[str]:
+        """The places a head can read the network: `block1`… after each of
+        its max-pools (the end of a block of convolutions), and `embedding`,
+        the output."""
+        return [f"block{i + 1}" for i in range(sum(op[0] == "maxpool" for op in self.ops))] + ["embedding"]
+
+    def _tap_index(self, name: str) -> int:
+        """The index in `ops` after which tap `name` is read."""
+        if name == "embedding":
+            return len(self.ops) - 1
+        pools = [i for i, op in enumerate(self.ops) if op[0] == "maxpool"]
+        if not name.startswith("block") or not name[5:].isdigit() or not 1 <= int(name[5:]) <= len(pools):
+            raise ValueError(f"no tap {name!r} in the speech embedding (taps: {', '.join(self.tap_names())})")
+        return pools[int(name[5:]) - 1]
+
     def forward(self, bands: torch.Tensor) -> torch.Tensor:
+        """The embeddings [B, T', 96] of scaled bands [B, T, 32]."""
+        return self.taps(bands, ("embedding",))[0][:, :, :, 0].transpose(1, 2)  # (squeeze would export an If)
+
+    def taps(self, bands: torch.Tensor, names: tuple[str, ...]) -> list[torch.Tensor]:
+        """The activations [B, C, T_tap, F_tap] at taps `names` (`tap_names`)
+        of scaled bands [B, T, 32]; the network runs only as far as the last
+        one asks (the rest is not in an exported graph)."""
+        wanted = {self._tap_index(n): n for n in names}
+        out: dict[str, torch.Tensor] = {}
         x = bands
-        for op in self.ops:
+        for i, op in enumerate(self.ops[: max(wanted) + 1]):
             kind = op[0]
             if kind == "pad":
                 x = F.pad(x, (1, 1)).unsqueeze(1)  # [B, 1, T, 34]
-            elif kind == "nhwc-to-nchw":
-                pass  # done with the padding: the channel axis is 1 wide
             elif kind == "conv":
                 x = F.conv2d(x, getattr(self, f"w{op[1]}"), getattr(self, f"b{op[1]}"), padding=op[2])
             elif kind == "affine":
@@ -129,9 +151,29 @@ class SpeechEmbedding(nn.Module):
                 x = torch.clamp(x, min=op[1])
             elif kind == "maxpool":
                 x = F.max_pool2d(x, op[1], op[2])
-            elif kind == "nchw-to-ntc":
-                x = x[:, :, :, 0].transpose(1, 2)  # [B, 96, T', 1] -> [B, T', 96] (squeeze would export an If)
-        return x
+            # "nhwc-to-nchw": done with the padding (the channel axis is 1 wide);
+            # "nchw-to-ntc": the caller's (`forward`)
+            if i in wanted:
+                out[wanted[i]] = x
+        return [out[n] for n in names]
+
+    def tap_lengths(self, frames: torch.Tensor, name: str) -> torch.Tensor:
+        """How many time steps of tap `name` each utterance of `frames` band
+        frames fills (its convolutions do not pad time; `embedding`:
+        (frames - 76) // 8 + 1)."""
+        n = frames.clone()
+        for op in self.ops[: self._tap_index(name) + 1]:
+            if op[0] == "conv":
+                n = n + 2 * op[2][0] - getattr(self, f"w{op[1]}").shape[2] + 1
+            elif op[0] == "maxpool":
+                n = torch.div(n - op[1][0], op[2][0], rounding_mode="floor") + 1
+        return n
+
+    def tap_widths(self, names: tuple[str, ...]) -> list[int]:
+        """C * F_tap of each tap: the values one time step holds."""
+        with torch.no_grad():
+            return [int(t.shape[1] * t.shape[3]) for t in self.taps(torch.zeros(1, WINDOW, SPEECH_EMBEDDING_MELS),
+                                                                     names)]
 
 
 def scaled_bands(x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -165,15 +207,19 @@ def scaled_bands(x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.T
 
 class EmbeddingHead(nn.Module):
     """On features [B, T, F] (the last 32 columns: speech-embedding bands):
-    `pooled`, the frozen network's embeddings' mean and standard deviation
-    over the utterance; `classify`, those standardised (training
-    statistics) through an MLP to logits [B, 8]. (`fusion.HeadEnsemble`
-    chains them for several MLPs.)"""
+    `pooled`, the mean and standard deviation over the utterance of the
+    frozen network's activations at `taps` (each channel and frequency bin
+    of a block on its own; `("embedding",)`: the embeddings, as
+    `crnn-se-9` to `crnn-se-11` read them); `classify`, those standardised
+    (training statistics) through an MLP to logits [B, 8].
+    (`fusion.HeadEnsemble` chains them for several MLPs.)"""
 
-    def __init__(self, encoder: SpeechEmbedding, hidden: int = 256, dropout: float = 0.3):
+    def __init__(self, encoder: SpeechEmbedding, hidden: int = 256, dropout: float = 0.3,
+                 taps: tuple[str, ...] = ("embedding",)):
         super().__init__()
         self.encoder = encoder
-        n = 2 * encoder.dim
+        self.taps = tuple(taps)
+        n = 2 * sum(encoder.tap_widths(self.taps))
         self.register_buffer("mean", torch.zeros(n))
         self.register_buffer("std", torch.ones(n))
         layers: list[nn.Module] = ([nn.Linear(n, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, len(LABELS))]
@@ -181,17 +227,24 @@ class EmbeddingHead(nn.Module):
         self.mlp = nn.Sequential(*layers)
 
     def pooled(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """[B, 2 * 96]: mean and standard deviation of each utterance's embeddings."""
-        bands, windows = scaled_bands(x, lengths)
-        e = self.encoder(bands)  # [B, T', 96]
-        if windows is None:
-            mean = e.mean(1)
-            return torch.cat([mean, torch.sqrt(((e - mean.unsqueeze(1)) ** 2).mean(1) + 1e-12)], dim=-1)
-        mask = (torch.arange(e.shape[1])[None, :] < windows[:, None]).unsqueeze(-1).float()
-        n = mask.sum(1)
-        mean = (e * mask).sum(1) / n
-        var = (((e - mean.unsqueeze(1)) ** 2) * mask).sum(1) / n
-        return torch.cat([mean, torch.sqrt(var + 1e-12)], dim=-1)
+        """[B, 2 * sum of the taps' widths]: for each tap, the mean over the
+        utterance of each of its values, then their standard deviations."""
+        bands, _ = scaled_bands(x, lengths)
+        parts = []
+        for name, a in zip(self.taps, self.encoder.taps(bands, self.taps)):
+            a = a.transpose(1, 2).flatten(2)  # [B, C, T', F'] -> [B, T', C * F'] (channel-major)
+            if lengths is None:
+                mean = a.mean(1)
+                var = ((a - mean.unsqueeze(1)) ** 2).mean(1)
+            else:
+                steps = self.encoder.tap_lengths(lengths.clamp_min(WINDOW), name)
+                mask = (torch.arange(a.shape[1])[None, :] < steps[:, None]).unsqueeze(-1).float()
+                n = mask.sum(1)
+                mean = (a * mask).sum(1) / n
+                var = (((a - mean.unsqueeze(1)) ** 2) * mask).sum(1) / n
+            parts += [mean, torch.sqrt(var + 1e-12)]
+        # the order of crnn-se-11's one tap: every mean, then every deviation
+        return torch.cat(parts[0::2] + parts[1::2], dim=-1)
 
     def classify(self, pooled: torch.Tensor) -> torch.Tensor:
         """Logits [B, 8] of pooled embeddings (standardised, then the MLP)."""

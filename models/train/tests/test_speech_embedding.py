@@ -123,10 +123,56 @@ class SpeechEmbeddingTests(unittest.TestCase):
         torch.testing.assert_close(alone_c[0, 50:], torch.full((26, 32), silence))
         torch.testing.assert_close(both[1, :90], alone_b[0])
         torch.testing.assert_close(both[2, :76], alone_c[0])
+        for head in (head, EmbeddingHead(head.encoder, taps=("block3", "block4")).eval()):
+            with torch.no_grad():
+                batched = head.pooled(batch, lengths)
+                for i, x in enumerate((a, b, c)):
+                    torch.testing.assert_close(batched[i], head.pooled(x)[0], atol=1e-4, rtol=1e-4)
+
+    def test_the_taps_read_the_network_where_it_says(self):
+        net = SpeechEmbedding(small_network()).eval()
+        self.assertEqual(net.tap_names(), ["block1", "block2", "block3", "block4", "block5", "embedding"])
+        x = torch.tensor(np.random.default_rng(4).standard_normal((1, 300, 32)), dtype=torch.float32)
         with torch.no_grad():
-            batched = head.pooled(batch, lengths)
-            for i, x in enumerate((a, b, c)):
-                torch.testing.assert_close(batched[i], head.pooled(x)[0], atol=1e-4, rtol=1e-4)
+            block3, block4, emb = net.taps(x, ("block3", "block4", "embedding"))
+            # the embedding tap is the output, in the channel-first layout
+            torch.testing.assert_close(emb[:, :, :, 0].transpose(1, 2), net(x))
+            # block4 is block3 run on through the fourth block: the same values, whatever else is asked
+            torch.testing.assert_close(net.taps(x, ("block4",))[0], block4)
+        # 32 (+2 padding) bands halved by the pools of blocks 1, 2 and 3, then 4: C channels x 4, x 2 bins
+        self.assertEqual(net.tap_widths(("block3", "block4", "embedding")), [4 * C, 2 * C, C])
+        for name, a in (("block3", block3), ("block4", block4), ("embedding", emb)):
+            self.assertEqual(int(net.tap_lengths(torch.tensor([300]), name)), a.shape[2], name)
+        self.assertEqual(net.tap_lengths(torch.tensor([300, 76, 150]), "embedding").tolist(),
+                         [(300 - 76) // 8 + 1, 1, (150 - 76) // 8 + 1])
+        with self.assertRaises(ValueError) as e:
+            net.taps(x, ("block9",))
+        self.assertIn("block1, block2", str(e.exception))
+        # the pooled width: means then deviations of every value of every tap
+        head = EmbeddingHead(net, hidden=0, taps=("block3", "block4"))
+        self.assertEqual(head.mlp[0].in_features, 2 * 6 * C)
+        with torch.no_grad():
+            pooled = head.pooled(x)[0]  # of the front end's bands
+            block3 = net.taps(scaled_bands(x, None)[0], ("block3",))[0]
+        flat3 = block3[0].transpose(0, 1).flatten(1)  # [T, C * F]
+        torch.testing.assert_close(pooled[: 4 * C], flat3.mean(0))
+        torch.testing.assert_close(pooled[6 * C: 10 * C], flat3.std(0, unbiased=False), atol=1e-5, rtol=1e-4)
+
+    def test_a_head_on_early_taps_exports_only_the_network_it_reads(self):
+        encoder = SpeechEmbedding(small_network()).eval()
+        x = np.random.default_rng(5).normal(size=(24, 2 * 6 * C)).astype(np.float32)
+        heads = fusion.train_heads(encoder, x, np.arange(24) % 8, 1e-2, 0, seeds=1, taps=("block3", "block4"))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "head.onnx"
+            fusion._quiet_export(heads, torch.randn(1, 120, 40) * 10 + 50, path, "log_probs")
+            convs = sum(n.op_type == "Conv" for n in onnx.load(str(path)).graph.node)
+            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            feats = np.random.default_rng(6).normal(60, 10, (1, 200, 40)).astype(np.float32)
+            got = sess.run(["log_probs"], {"features": feats})[0]
+        # the fourth block ends at the 15th of the network's 20 convolutions
+        self.assertEqual(convs, 15)
+        with torch.no_grad():
+            np.testing.assert_allclose(got, heads(torch.tensor(feats)).numpy(), atol=1e-4)
 
 
 class FusedExportTests(unittest.TestCase):
@@ -162,7 +208,11 @@ class RecipeFromCvTests(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "report.json"
             path.write_text(json.dumps({"folds": folds, "temperature_held_out": 0.89}))
-            self.assertEqual(fusion.recipe_from_cv(path), ((10.0, 256), 0.7, 0.89))
+            # a report from before the taps were chosen: the head read the embeddings
+            self.assertEqual(fusion.recipe_from_cv(path), ((10.0, 256), 0.7, 0.89, ("embedding",)))
+            path.write_text(json.dumps({"folds": folds, "temperature_held_out": 0.89,
+                                        "fusion": {"head_taps": ["block3", "block4"]}}))
+            self.assertEqual(fusion.recipe_from_cv(path)[3], ("block3", "block4"))
             path.write_text(json.dumps({"folds": folds}))  # a report from before the held-out fit
             self.assertEqual(fusion.recipe_from_cv(path)[2], 0.82)
 
