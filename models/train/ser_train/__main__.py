@@ -145,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="embedding_model.onnx of the openwakeword 0.4.0 wheel (fetch_speech_embedding.sh)")
     ffi.add_argument("--own-model", required=True, type=Path,
                      help="the exported model of ser's own nets (e.g. export-ensemble's model.onnx)")
-    ffi.add_argument("--from-cv", required=True, type=Path, help="report.json of `fuse-cv`: head setting, "
-                     "fusion weight and temperature (modal / median over folds)")
+    ffi.add_argument("--from-cv", required=True, type=Path, help="report.json of `fuse-cv`: the head's taps and "
+                     "setting (the folds' modal one), the fusion weight (their median) and the "
+                     "temperature fitted on every fold's held-out predictions")
     ffi.add_argument("--version", required=True, help="ser.version metadata")
     ffi.add_argument("--description", required=True, help="ser.description metadata")
 
