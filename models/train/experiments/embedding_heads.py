@@ -57,7 +57,7 @@ class _Sequence(nn.Module):
         self.encoder = encoder
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(se.scaled_bands(x, None)[0])[0]
+        return self.encoder(se.scaled_bands(x, None))[0]
 
 
 class Sequences:

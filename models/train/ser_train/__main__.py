@@ -266,9 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         encoder = SpeechEmbedding.from_file(a.speech_embedding).eval()
         if a.cmd == "fuse-cv":
             taps = tuple(a.taps.split(",")) if a.taps else fusion.HEAD_TAPS
-            for t in taps:
-                if t not in encoder.tap_names():
-                    raise SystemExit(f"--taps: no tap {t!r} (taps: {', '.join(encoder.tap_names())})")
+            try:
+                encoder.tap_widths(taps)  # checks the names, before the long embedding pass
+            except ValueError as e:
+                raise SystemExit(f"--taps: {e}") from None
             rep = fusion.evaluate_cv(feats, a.runs, encoder, a.out, extra, eval_sets, taps)
             print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
         else:

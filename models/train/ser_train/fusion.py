@@ -121,8 +121,9 @@ def pooled_embeddings(encoder: SpeechEmbedding, data: Features, items: list[Item
     """[len(items), 2 * the taps' widths]: each item's pooled activations
     (means, standard deviations; `EmbeddingHead.pooled`), through the graph
     the export carries (`run_per_item`)."""
-    out = np.zeros((len(items), 2 * sum(encoder.tap_widths(taps))), np.float32)
-    for i, pooled in enumerate(run_per_item(_Pooled(encoder, taps), data, items, "pooled")):
+    module = _Pooled(encoder, taps)
+    out = np.zeros((len(items), module.probe.mean.numel()), np.float32)
+    for i, pooled in enumerate(run_per_item(module, data, items, "pooled")):
         out[i] = pooled[0]
     return out
 

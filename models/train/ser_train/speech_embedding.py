@@ -176,15 +176,16 @@ class SpeechEmbedding(nn.Module):
                                                                      names)]
 
 
-def scaled_bands(x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def scaled_bands(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
     """The front end's utterance-level steps on the last 32 columns of a
     batch of feature matrices: each utterance clipped at 80 dB below its
     loudest value and scaled `x/10+2`; an utterance shorter than one window
     (0.76 s) is followed by its silence level (the clip floor) up to one
-    window, and frames past an utterance's length are silence too. Returns
-    the bands [B, max(T, 76), 32] and each utterance's number of whole
-    windows (None when `lengths` is None: every frame counts, as in the
-    exported graph, where the length is the input's)."""
+    window, and frames past an utterance's length are silence too (with
+    `lengths` None every frame counts, as in the exported graph, where the
+    length is the input's). Returns the bands [B, max(T, 76), 32]; how many
+    steps of the network each utterance fills is
+    `SpeechEmbedding.tap_lengths` of its length, at least 76."""
     b, t = x.shape[0], x.shape[1]
     db = x[..., -SPEECH_EMBEDDING_MELS:]
     if lengths is None:
@@ -194,15 +195,13 @@ def scaled_bands(x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.T
         # (a Slice tract runs with T symbolic, unlike a Pad of computed size)
         above = torch.cat([above, above.new_zeros(b, WINDOW, SPEECH_EMBEDDING_MELS)], dim=1)
         above = above[:, : torch.maximum(torch._shape_as_tensor(x)[1], torch.tensor(WINDOW))]
-        windows = None
     else:
         valid = (torch.arange(t)[None, :] < lengths[:, None])[..., None]
         floor = torch.where(valid, db, torch.full_like(db, -1e4)).amax(dim=(1, 2), keepdim=True) - TOP_DB
         above = torch.where(valid, torch.maximum(db, floor) - floor, torch.zeros_like(db))
         if t < WINDOW:
             above = F.pad(above, (0, 0, 0, WINDOW - t))
-        windows = torch.div(lengths.clamp_min(WINDOW) - WINDOW, STEP, rounding_mode="floor") + 1
-    return (above + floor) / 10 + 2, windows
+    return (above + floor) / 10 + 2
 
 
 class EmbeddingHead(nn.Module):
@@ -229,7 +228,7 @@ class EmbeddingHead(nn.Module):
     def pooled(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """[B, 2 * sum of the taps' widths]: for each tap, the mean over the
         utterance of each of its values, then their standard deviations."""
-        bands, _ = scaled_bands(x, lengths)
+        bands = scaled_bands(x, lengths)
         parts = []
         for name, a in zip(self.taps, self.encoder.taps(bands, self.taps)):
             a = a.transpose(1, 2).flatten(2)  # [B, C, T', F'] -> [B, T', C * F'] (channel-major)
