@@ -14,6 +14,10 @@ test actors (reported, never used to choose).
       embedding block5 block4 block3 block2 block1 block3,block4 block3,embedding block2,block3 \\
       block2,block3,block4,embedding
 
+With `--mixup 0,0.2,0.4,1` each tap set is trained at each of those mixup
+alphas (`fusion.train_heads`; the probe that chose `fusion.HEAD_MIXUP`, model
+card, "Mixing the head's rows"; default 0, as the taps were chosen).
+
 Every segment is embedded once, at every tap (about 25 ms each on one core).
 """
 
@@ -30,18 +34,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ser_train import data as sdata, fusion, metrics  # noqa: E402
-from ser_train.speech_embedding import SpeechEmbedding  # noqa: E402
+from ser_train.speech_embedding import EmbeddingHead, SpeechEmbedding  # noqa: E402
 
 WEIGHT_DECAYS = (0.1, 1.0, 3.0, 10.0)
-
-
-def columns(encoder: SpeechEmbedding, taps: tuple[str, ...], wanted: tuple[str, ...]) -> np.ndarray:
-    """The columns of a pooled matrix over `taps` that hold `wanted`'s means and deviations."""
-    widths = dict(zip(taps, encoder.tap_widths(taps)))
-    starts = dict(zip(taps, np.cumsum([0, *widths.values()])[:-1]))
-    total = sum(widths.values())
-    means = [np.arange(starts[t], starts[t] + widths[t]) for t in wanted]
-    return np.concatenate(means + [m + total for m in means])
 
 
 def segment_ua(y: np.ndarray, pred: np.ndarray) -> float:
@@ -54,6 +49,7 @@ def main() -> int:
     ap.add_argument("--extra-train", action="append", default=[], type=Path)
     ap.add_argument("--speech-embedding", required=True, type=Path)
     ap.add_argument("--folds-from", required=True, type=Path, help="a `cv` report.json: its folds' actors")
+    ap.add_argument("--mixup", default="0", metavar="ALPHA,…", help="mixup alphas to try (default 0)")
     ap.add_argument("tap_sets", nargs="+", help="comma-separated taps, e.g. block3,block4")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -68,23 +64,23 @@ def main() -> int:
     label = np.array([it.label for it in everything])
     is_clean = np.arange(len(everything)) < len(clean.items)
     folds = json.loads(a.folds_from.read_text())["folds"]
-    for wanted in sets:
-        x = pooled[:, columns(encoder, taps, wanted)]
+    for wanted, alpha in [(w, float(m)) for w in sets for m in a.mixup.split(",")]:
+        x = pooled[:, EmbeddingHead(encoder, 0, taps=taps).columns(wanted)]
         val, test = [], []
         for f in folds:
             tr = np.isin(actor, f["train_actors"])
             va, te = is_clean & np.isin(actor, f["val_actors"]), is_clean & np.isin(actor, f["test_actors"])
 
             def fit(wd: float) -> fusion.HeadEnsemble:
-                return fusion.train_heads(encoder, x[tr], label[tr], wd, 0, seeds=1, taps=wanted)
+                return fusion.train_heads(encoder, x[tr], label[tr], wd, 0, seeds=1, taps=wanted, mixup=alpha)
 
             best = min(WEIGHT_DECAYS, key=lambda wd: float(F.nll_loss(fusion.head_log_probs(fit(wd), x[va]),
                                                                       torch.tensor(label[va]))))
             heads = fit(best)
             val.append(segment_ua(label[va], fusion.head_log_probs(heads, x[va]).argmax(1).numpy()))
             test.append(segment_ua(label[te], fusion.head_log_probs(heads, x[te]).argmax(1).numpy()))
-        print(f"{','.join(wanted):32s} width {x.shape[1]:5d}  validation UA {100 * np.mean(val):5.1f}  "
-              f"test UA {100 * np.mean(test):5.1f}  (folds {' / '.join(f'{100 * t:.0f}' for t in test)})", flush=True)
+        print(f"{','.join(wanted):32s} mixup {alpha:3.1f}  width {x.shape[1]:5d}  "
+              f"validation UA {100 * np.mean(val):5.1f}  test UA {100 * np.mean(test):5.1f}  (folds {' / '.join(f'{100 * t:.0f}' for t in test)})", flush=True)
     return 0
 
 

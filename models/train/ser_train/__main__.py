@@ -135,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="where the head reads the frozen network: block1…block5 (the end of each block of "
                           "convolutions) and embedding (its output), comma-separated (default: "
                           "the shipped recipe's, block3,block4; crnn-se-9 to -11 read embedding)")
+    fcv.add_argument("--head-mixup", type=float, default=None, metavar="ALPHA",
+                     help="mixup alpha of the head's training rows (each blended with another row, its "
+                          "weight ~ Beta(ALPHA, ALPHA)); fuse-final trains with the report's alpha "
+                          "(default: the shipped recipe's, 0: off; 0.4 tied it)")
     fcv.add_argument("runs", nargs="+", type=Path,
                      help="`cv` output dirs of ser's own nets (same --val-seed), trained on the columns of "
                           "--features before the speech-embedding bands")
@@ -270,7 +274,10 @@ def main(argv: list[str] | None = None) -> int:
                 encoder.tap_widths(taps)  # checks the names, before the long embedding pass
             except ValueError as e:
                 raise SystemExit(f"--taps: {e}") from None
-            rep = fusion.evaluate_cv(feats, a.runs, encoder, a.out, extra, eval_sets, taps)
+            if a.head_mixup is not None and a.head_mixup < 0:
+                raise SystemExit(f"--head-mixup: {a.head_mixup} is negative (0 turns mixup off)")
+            mixup = fusion.HEAD_MIXUP if a.head_mixup is None else a.head_mixup
+            rep = fusion.evaluate_cv(feats, a.runs, encoder, a.out, extra, eval_sets, taps, mixup)
             print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
         else:
             print(fusion.final(feats, extra, encoder, a.own_model, a.from_cv, a.version, a.description, a.out))

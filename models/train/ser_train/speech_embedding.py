@@ -245,6 +245,15 @@ class EmbeddingHead(nn.Module):
         # the order of crnn-se-11's one tap: every mean, then every deviation
         return torch.cat(parts[0::2] + parts[1::2], dim=-1)
 
+    def columns(self, wanted: tuple[str, ...]) -> np.ndarray:
+        """Where in `pooled`'s output the means and deviations of the taps
+        `wanted` (some of this head's) lie: `pooled` of a head reading only
+        `wanted` is `pooled(...)[:, columns(wanted)]`."""
+        widths = dict(zip(self.taps, self.encoder.tap_widths(self.taps)))
+        starts = dict(zip(self.taps, np.cumsum([0, *widths.values()])[:-1]))
+        means = [np.arange(starts[t], starts[t] + widths[t]) for t in wanted]
+        return np.concatenate(means + [m + sum(widths.values()) for m in means])
+
     def classify(self, pooled: torch.Tensor) -> torch.Tensor:
         """Logits [B, 8] of pooled embeddings (standardised, then the MLP)."""
         return self.mlp((pooled - self.mean) / self.std)

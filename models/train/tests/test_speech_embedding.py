@@ -158,6 +158,11 @@ class SpeechEmbeddingTests(unittest.TestCase):
         flat3 = block3[0].transpose(0, 1).flatten(1)  # [T, C * F]
         torch.testing.assert_close(pooled[: 4 * C], flat3.mean(0))
         torch.testing.assert_close(pooled[6 * C: 10 * C], flat3.std(0, unbiased=False), atol=1e-5, rtol=1e-4)
+        # columns() finds one tap's part: what a head reading only that tap pools
+        with torch.no_grad():
+            for wanted in (("block4",), ("block3",), ("block3", "block4")):
+                alone = EmbeddingHead(net, hidden=0, taps=wanted).pooled(x)[0]
+                torch.testing.assert_close(pooled[head.columns(wanted)], alone)
 
     def test_a_head_on_early_taps_exports_only_the_network_it_reads(self):
         encoder = SpeechEmbedding(small_network()).eval()
@@ -174,6 +179,25 @@ class SpeechEmbeddingTests(unittest.TestCase):
         self.assertEqual(convs, 15)
         with torch.no_grad():
             np.testing.assert_allclose(got, heads(torch.tensor(feats)).numpy(), atol=1e-4)
+
+
+class HeadMixupTests(unittest.TestCase):
+    def test_a_head_trained_with_mixup_learns_the_classes_and_is_reproducible(self):
+        encoder = SpeechEmbedding(small_network()).eval()
+        rng = np.random.default_rng(7)
+        y = np.arange(160) % 8
+        centres = rng.normal(size=(8, 2 * C)) * 3
+        x = (centres[y] + rng.normal(size=(160, 2 * C))).astype(np.float32)
+        probs = {}
+        for alpha in (0.0, 0.4):
+            heads = fusion.train_heads(encoder, x, y, 1e-2, 0, seeds=2, mixup=alpha)
+            probs[alpha] = fusion.head_log_probs(heads, x).exp()
+            self.assertEqual((probs[alpha].argmax(1).numpy() == y).mean(), 1.0, f"mixup {alpha}")
+        # it trains on other rows than the plain head (blends of two), so it is another head
+        self.assertGreater(float((probs[0.4] - probs[0.0]).abs().max()), 1e-3)
+        # and the same seeds give the same heads
+        again = fusion.train_heads(encoder, x, y, 1e-2, 0, seeds=2, mixup=0.4)
+        torch.testing.assert_close(fusion.head_log_probs(again, x).exp(), probs[0.4])
 
 
 class FusedExportTests(unittest.TestCase):
@@ -210,12 +234,14 @@ class RecipeFromCvTests(unittest.TestCase):
             path = Path(tmp) / "report.json"
             path.write_text(json.dumps({"folds": folds, "temperature_held_out": 0.89}))
             # a report from before the taps were chosen: the head read the embeddings
-            self.assertEqual(fusion.recipe_from_cv(path), ((10.0, 256), 0.7, 0.89, ("embedding",)))
+            # and was trained without mixup
+            self.assertEqual(fusion.recipe_from_cv(path), ((10.0, 256), 0.7, 0.89, ("embedding",), 0.0))
             path.write_text(json.dumps({"folds": folds, "temperature_held_out": 0.89,
-                                        "fusion": {"head_taps": ["block3", "block4"]}}))
-            self.assertEqual(fusion.recipe_from_cv(path)[3], ("block3", "block4"))
+                                        "fusion": {"head_taps": ["block3", "block4"], "head_mixup": 0.4}}))
+            recipe = fusion.recipe_from_cv(path)
+            self.assertEqual((recipe.taps, recipe.mixup), (("block3", "block4"), 0.4))
             path.write_text(json.dumps({"folds": folds}))  # a report from before the held-out fit
-            self.assertEqual(fusion.recipe_from_cv(path)[2], 0.82)
+            self.assertEqual(fusion.recipe_from_cv(path).temperature, 0.82)
 
 
 if __name__ == "__main__":
