@@ -141,6 +141,7 @@ def train_heads(encoder: SpeechEmbedding, x: np.ndarray, y: np.ndarray, weight_d
     batch, AdamW), with `mixup` alpha (`HEAD_MIXUP`; 0: none)."""
     heads = []
     xt, yt = torch.tensor(x), torch.tensor(y)
+    target = F.one_hot(yt, len(LABELS)).float()  # mixup's blended targets start from these
     for seed in range(seeds):
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
@@ -148,7 +149,6 @@ def train_heads(encoder: SpeechEmbedding, x: np.ndarray, y: np.ndarray, weight_d
         head.set_standardisation(x)
         opt = torch.optim.AdamW(head.mlp.parameters(), lr=3e-3, weight_decay=weight_decay)
         head.train()
-        target = F.one_hot(yt, len(LABELS)).float()
         for _ in range(HEAD_EPOCHS):
             opt.zero_grad()
             if mixup > 0:
@@ -251,8 +251,8 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
             "best_epoch": int(round(statistics.median(f["best_epoch"] for f in folds_k))),
             "member_ua": [f["ua"] for f in folds_k],
             "temperature": t, "own_temperature": t_own, "class_bias": [float(v) for v in bias],
-            "fusion_weight": w, "head": {"weight_decay": setting[0], "hidden": setting[1], "taps": list(taps),
-                                                      "mixup": mixup},
+            "fusion_weight": w,
+            "head": {"weight_decay": setting[0], "hidden": setting[1], "taps": list(taps), "mixup": mixup},
             "part_ua": part_ua,
             "train_time_s": sum(f["train_time_s"] for f in folds_k),
         })
