@@ -29,6 +29,7 @@ import torch
 
 from . import data as data_mod
 from . import train
+from .speech_embedding import POOLINGS
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -139,6 +140,13 @@ def main(argv: list[str] | None = None) -> int:
                      help="mixup alpha of the head's training rows (each blended with another row, its "
                           "weight ~ Beta(ALPHA, ALPHA)); fuse-final trains with the report's alpha "
                           "(default: the shipped recipe's, 0: off; 0.4 tied it)")
+    fcv.add_argument("--head-pooling", choices=tuple(POOLINGS), default=None,
+                     help="how the head pools each tap over time: whole (each value's mean and standard "
+                          "deviation over the utterance) or halves (those, then each half's: three times "
+                          "the values); fuse-final pools as the report did (default: the shipped recipe's)")
+    fcv.add_argument("--head-widths", default=None, metavar="N,…",
+                     help="the hidden widths the head's grid may choose, comma-separated, 0 for a linear "
+                          "head (default: 0,256; 0 alone keeps a halves head inside the 10 MB budget)")
     fcv.add_argument("runs", nargs="+", type=Path,
                      help="`cv` output dirs of ser's own nets (same --val-seed), trained on the columns of "
                           "--features before the speech-embedding bands")
@@ -277,7 +285,16 @@ def main(argv: list[str] | None = None) -> int:
             if a.head_mixup is not None and a.head_mixup < 0:
                 raise SystemExit(f"--head-mixup: {a.head_mixup} is negative (0 turns mixup off)")
             mixup = fusion.HEAD_MIXUP if a.head_mixup is None else a.head_mixup
-            rep = fusion.evaluate_cv(feats, a.runs, encoder, a.out, extra, eval_sets, taps, mixup)
+            try:
+                widths = tuple(int(w) for w in a.head_widths.split(",")) if a.head_widths else fusion.HEAD_WIDTHS
+            except ValueError:
+                raise SystemExit(f"--head-widths: {a.head_widths!r} is not a comma-separated list of "
+                                 f"widths ({','.join(map(str, fusion.HEAD_WIDTHS))})") from None
+            if not set(widths) <= set(fusion.HEAD_WIDTHS):
+                raise SystemExit(f"--head-widths: the grid has widths {','.join(map(str, fusion.HEAD_WIDTHS))} "
+                                 f"only, not {a.head_widths}")
+            rep = fusion.evaluate_cv(feats, a.runs, encoder, a.out, extra, eval_sets, taps, mixup,
+                                     a.head_pooling or fusion.HEAD_POOLING, widths)
             print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
         else:
             print(fusion.final(feats, extra, encoder, a.own_model, a.from_cv, a.version, a.description, a.out))

@@ -41,7 +41,8 @@ from .ensemble import (_calibrated, _labels, _pooled, _scores, common_folds, cro
 from .speech_embedding import EmbeddingHead, SpeechEmbedding
 from .train import fit_temperature, per_file
 
-HEAD_GRID = [(wd, hidden) for wd in (1e-3, 1e-2, 1e-1, 1.0, 3.0, 10.0, 30.0, 100.0) for hidden in (0, 256)]
+HEAD_WIDTHS = (0, 256)  # the head's hidden widths the grid tries (0: a linear head); `fuse-cv --head-widths`
+HEAD_GRID = [(wd, hidden) for wd in (1e-3, 1e-2, 1e-1, 1.0, 3.0, 10.0, 30.0, 100.0) for hidden in HEAD_WIDTHS]
 HEAD_SEEDS = 5
 HEAD_EPOCHS = 300
 # mixup of the head's training rows (`fuse-cv --head-mixup`: each row blended
@@ -55,6 +56,8 @@ HEAD_MIXUP = 0.0
 # on its own. Its keyword-spotting output (`embedding`) has discarded much
 # of how a thing was said; chosen on validation actors (model card)
 HEAD_TAPS = ("block3", "block4")
+# how the head pools each tap over time (`speech_embedding.POOLINGS`; `fuse-cv --head-pooling`)
+HEAD_POOLING = "whole"
 WEIGHTS = [round(float(w), 2) for w in np.linspace(0.0, 1.0, 21)]
 
 
@@ -99,9 +102,9 @@ def _quiet_export(module: nn.Module, example: torch.Tensor, path: Path, output: 
 
 
 class _Pooled(nn.Module):
-    def __init__(self, encoder: SpeechEmbedding, taps: tuple[str, ...]):
+    def __init__(self, encoder: SpeechEmbedding, taps: tuple[str, ...], pooling: str):
         super().__init__()
-        self.probe = EmbeddingHead(encoder, taps=taps)
+        self.probe = EmbeddingHead(encoder, taps=taps, pooling=pooling)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.probe.pooled(features)
@@ -124,11 +127,11 @@ def run_per_item(module: nn.Module, data: Features, items: list[Item], output: s
 
 
 def pooled_embeddings(encoder: SpeechEmbedding, data: Features, items: list[Item],
-                      taps: tuple[str, ...]) -> np.ndarray:
-    """[len(items), 2 * the taps' widths]: each item's pooled activations
-    (means, standard deviations; `EmbeddingHead.pooled`), through the graph
-    the export carries (`run_per_item`)."""
-    module = _Pooled(encoder, taps)
+                      taps: tuple[str, ...], pooling: str = "whole") -> np.ndarray:
+    """[len(items), POOLINGS[pooling] * the taps' widths]: each item's pooled
+    activations (means, standard deviations; `EmbeddingHead.pooled`), through
+    the graph the export carries (`run_per_item`)."""
+    module = _Pooled(encoder, taps, pooling)
     out = np.zeros((len(items), module.probe.mean.numel()), np.float32)
     for i, pooled in enumerate(run_per_item(module, data, items, "pooled")):
         out[i] = pooled[0]
@@ -136,16 +139,17 @@ def pooled_embeddings(encoder: SpeechEmbedding, data: Features, items: list[Item
 
 
 def train_heads(encoder: SpeechEmbedding, x: np.ndarray, y: np.ndarray, weight_decay: float, hidden: int,
-                seeds: int, taps: tuple[str, ...] = ("embedding",), mixup: float = 0.0) -> HeadEnsemble:
-    """`seeds` heads on activations `x` pooled at `taps`, labels `y` (full
-    batch, AdamW), with `mixup` alpha (`HEAD_MIXUP`; 0: none)."""
+                seeds: int, taps: tuple[str, ...] = ("embedding",), mixup: float = 0.0,
+                pooling: str = "whole") -> HeadEnsemble:
+    """`seeds` heads on activations `x` pooled at `taps` with `pooling`,
+    labels `y` (full batch, AdamW), with `mixup` alpha (`HEAD_MIXUP`; 0: none)."""
     heads = []
     xt, yt = torch.tensor(x), torch.tensor(y)
     target = F.one_hot(yt, len(LABELS)).float()  # mixup's blended targets start from these
     for seed in range(seeds):
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
-        head = EmbeddingHead(encoder, hidden, taps=taps)
+        head = EmbeddingHead(encoder, hidden, taps=taps, pooling=pooling)
         head.set_standardisation(x)
         opt = torch.optim.AdamW(head.mlp.parameters(), lr=3e-3, weight_decay=weight_decay)
         head.train()
@@ -181,10 +185,12 @@ def fused(own: torch.Tensor, emb: torch.Tensor, w: float) -> torch.Tensor:
 
 def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, out: Path,
                 extra_train: list[Features], eval_sets: dict[str, Features],
-                taps: tuple[str, ...] = HEAD_TAPS, mixup: float = HEAD_MIXUP) -> dict:
+                taps: tuple[str, ...] = HEAD_TAPS, mixup: float = HEAD_MIXUP, pooling: str = HEAD_POOLING,
+                widths: tuple[int, ...] = HEAD_WIDTHS) -> dict:
     """The fusion under the protocol, the head reading the network at
-    `taps` and trained with `mixup` alpha; writes OUT/report.json + report.md in the format of a `cv` run
-    (plus each fold's choices and the parts' UA)."""
+    `taps`, pooled with `pooling`, trained with `mixup` alpha, its hidden
+    width one of `widths`; writes OUT/report.json + report.md in the format
+    of a `cv` run (plus each fold's choices and the parts' UA)."""
     if not data.feature_config.get("speech_embedding"):
         raise SystemExit(f"{data.directory}: no speech-embedding bands (make it with ser-features --speech-embedding)")
     out = Path(out)
@@ -201,7 +207,10 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
     # the frozen network is the same for every fold: every item of every dump embedded once
     # (keyed by the Item objects, which live as long as these lists)
     everything = [it for items in [data.items, *copies, *sets.values()] for it in items]
-    pooled = {id(it): v for it, v in zip(everything, pooled_embeddings(encoder, data, everything, taps))}
+    pooled = {id(it): v for it, v in zip(everything, pooled_embeddings(encoder, data, everything, taps, pooling))}
+    grid = [(wd, hidden) for wd, hidden in HEAD_GRID if hidden in widths]
+    if not grid:
+        raise SystemExit(f"no head width of {list(widths)} is in the grid ({list(HEAD_WIDTHS)})")
 
     def emb_of(items: list[Item]) -> np.ndarray:
         return np.stack([pooled[id(it)] for it in items])
@@ -223,10 +232,12 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         tr_items = train_items + [it for c in copies for it in c if it.actor in set(train_a)]
         x_tr, y_tr = emb_of(tr_items), np.array([it.label for it in tr_items])
         x_val = emb_of(groups["val"])
-        setting = min(HEAD_GRID, key=lambda s: float(F.nll_loss(
-            head_log_probs(train_heads(encoder, x_tr, y_tr, *s, seeds=1, taps=taps, mixup=mixup), x_val),
+        setting = min(grid, key=lambda s: float(F.nll_loss(
+            head_log_probs(train_heads(encoder, x_tr, y_tr, *s, seeds=1, taps=taps, mixup=mixup, pooling=pooling),
+                           x_val),
             _labels(groups["val"]))))
-        heads = train_heads(encoder, x_tr, y_tr, *setting, seeds=HEAD_SEEDS, taps=taps, mixup=mixup)
+        heads = train_heads(encoder, x_tr, y_tr, *setting, seeds=HEAD_SEEDS, taps=taps, mixup=mixup,
+                            pooling=pooling)
         emb = {g: head_log_probs(heads, emb_of(items)) for g, items in groups.items()}
         # the weight and the temperature of the fused logits: the pair with the
         # lowest validation log-loss (smoother than validation UA over 4 actors,
@@ -252,7 +263,8 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
             "member_ua": [f["ua"] for f in folds_k],
             "temperature": t, "own_temperature": t_own, "class_bias": [float(v) for v in bias],
             "fusion_weight": w,
-            "head": {"weight_decay": setting[0], "hidden": setting[1], "taps": list(taps), "mixup": mixup},
+            "head": {"weight_decay": setting[0], "hidden": setting[1], "taps": list(taps), "mixup": mixup,
+                     "pooling": pooling},
             "part_ua": part_ua,
             "train_time_s": sum(f["train_time_s"] for f in folds_k),
         })
@@ -269,7 +281,8 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         rep["class_bias_crossfit"] = cross_fitted_class_bias(results, held_out)
     rep["fusion"] = {"members": [str(d) for d in cv_dirs], "seeds": [r["recipe"]["seed"] for r in reps],
                      "member_ua_mean": [r["ua_mean"] for r in reps], "head_seeds": HEAD_SEEDS,
-                     "head_taps": list(taps), "head_mixup": mixup,
+                     "head_taps": list(taps), "head_mixup": mixup, "head_pooling": pooling,
+                     "head_widths": sorted({hidden for _, hidden in grid}),
                      "own_ua_mean": statistics.mean(f["part_ua"]["own"] for f in results),
                      "embedding_ua_mean": statistics.mean(f["part_ua"]["embedding"] for f in results)}
     if "extra_train" in reps[0]:
@@ -287,6 +300,7 @@ class FusionRecipe(NamedTuple):
     temperature: float
     taps: tuple[str, ...]
     mixup: float
+    pooling: str
 
 
 def recipe_from_cv(report_path: Path) -> FusionRecipe:
@@ -298,8 +312,9 @@ def recipe_from_cv(report_path: Path) -> FusionRecipe:
     low and the confidence high; the held-out one is fitted where a model
     trained on every actor will be used, on speakers it never heard, and
     cross-fitting it (`ece_crossfit`) gives the lower ECE; the taps the
-    head read (`embedding` for a report from before they were chosen) and
-    its mixup alpha (0 for a report from before it had one)."""
+    head read (`embedding` for a report from before they were chosen), its
+    mixup alpha (0 for a report from before it had one) and its pooling
+    ("whole" for a report from before there was another)."""
     rep = json.loads(Path(report_path).read_text())
     folds = rep["folds"]
     settings = Counter((f["head"]["weight_decay"], f["head"]["hidden"]) for f in folds)
@@ -309,7 +324,8 @@ def recipe_from_cv(report_path: Path) -> FusionRecipe:
     temperature = rep.get("temperature_held_out", statistics.median(f["temperature"] for f in folds))
     taps = tuple(rep.get("fusion", {}).get("head_taps", ["embedding"]))
     return FusionRecipe(setting, round(statistics.median(f["fusion_weight"] for f in folds), 4), temperature, taps,
-                        float(rep.get("fusion", {}).get("head_mixup", 0.0)))
+                        float(rep.get("fusion", {}).get("head_mixup", 0.0)),
+                        rep.get("fusion", {}).get("head_pooling", "whole"))
 
 
 def export(own_model: Path, heads: HeadEnsemble, weight: float, temperature: float, feature_config: dict,
@@ -398,7 +414,8 @@ def load_heads(run: Path, encoder: SpeechEmbedding) -> HeadEnsemble:
     """The heads `final` saved in RUN (heads.pt), on `encoder`."""
     info = json.loads((Path(run) / "train.json").read_text())["head"]
     taps = tuple(info.get("taps", ["embedding"]))
-    heads = HeadEnsemble([EmbeddingHead(encoder, info["hidden"], taps=taps) for _ in range(info["seeds"])])
+    heads = HeadEnsemble([EmbeddingHead(encoder, info["hidden"], taps=taps, pooling=info.get("pooling", "whole"))
+                          for _ in range(info["seeds"])])
     heads.load_state_dict(torch.load(Path(run) / "heads.pt"))
     return heads.eval()
 
@@ -410,12 +427,12 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
     temperature: OUT/model.onnx + OUT/train.json."""
     import hashlib
 
-    setting, weight, temperature, taps, mixup = recipe_from_cv(from_cv)
+    setting, weight, temperature, taps, mixup, pooling = recipe_from_cv(from_cv)
     copies = [data.foreign(x) for x in extra_train]
     items = data.items + [it for c in copies for it in c]
-    heads = train_heads(encoder, pooled_embeddings(encoder, data, items, taps),
+    heads = train_heads(encoder, pooled_embeddings(encoder, data, items, taps, pooling),
                         np.array([it.label for it in items]), *setting, seeds=HEAD_SEEDS, taps=taps,
-                        mixup=mixup)
+                        mixup=mixup, pooling=pooling)
     out = Path(out)
     path = export(own_model, heads, weight, temperature, data.feature_config, version, description,
                   out / "model.onnx")
@@ -424,7 +441,7 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
     (out / "train.json").write_text(json.dumps({
         "version": version, "description": description, "from_cv": str(from_cv),
         "head": {"weight_decay": setting[0], "hidden": setting[1], "seeds": HEAD_SEEDS, "epochs": HEAD_EPOCHS,
-                 "taps": list(taps), "mixup": mixup},
+                 "taps": list(taps), "mixup": mixup, "pooling": pooling},
         "fusion_weight": weight, "temperature": temperature,
         "own_model": {"path": str(own_model), "sha256": hashlib.sha256(Path(own_model).read_bytes()).hexdigest()},
         "actors": sorted({it.actor for it in data.items}), "n_segments": len(items),

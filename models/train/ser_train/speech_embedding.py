@@ -204,6 +204,20 @@ def scaled_bands(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
     return (above + floor) / 10 + 2
 
 
+# how a head pools a tap's activations over time -> how many values per value of a step:
+# "whole": the utterance's mean and standard deviation; "halves": those and each half's
+POOLINGS = {"whole": 2, "halves": 6}
+
+
+def _masked_moments(a: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean and variance over the steps of a [B, T, V] where mask [B, T] holds
+    (a mask holding nowhere gives 0, 0)."""
+    w = mask.unsqueeze(-1).float()
+    n = w.sum(1).clamp_min(1)
+    mean = (a * w).sum(1) / n
+    return mean, (((a - mean.unsqueeze(1)) ** 2) * w).sum(1) / n
+
+
 class EmbeddingHead(nn.Module):
     """On features [B, T, F] (the last 32 columns: speech-embedding bands):
     `pooled`, the mean and standard deviation over the utterance of the
@@ -211,14 +225,19 @@ class EmbeddingHead(nn.Module):
     of a block on its own; `("embedding",)`: the embeddings, as
     `crnn-se-9` to `crnn-se-11` read them); `classify`, those standardised
     (training statistics) through an MLP to logits [B, 8].
+    With `pooling` "halves" the mean and deviation of each half of the
+    utterance follow, for each tap (three times the values).
     (`fusion.HeadEnsemble` chains them for several MLPs.)"""
 
     def __init__(self, encoder: SpeechEmbedding, hidden: int = 256, dropout: float = 0.3,
-                 taps: tuple[str, ...] = ("embedding",)):
+                 taps: tuple[str, ...] = ("embedding",), pooling: str = "whole"):
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"no pooling {pooling!r} (poolings: {', '.join(POOLINGS)})")
         self.encoder = encoder
         self.taps = tuple(taps)
-        n = 2 * sum(encoder.tap_widths(self.taps))
+        self.pooling = pooling
+        n = POOLINGS[pooling] * sum(encoder.tap_widths(self.taps))
         self.register_buffer("mean", torch.zeros(n))
         self.register_buffer("std", torch.ones(n))
         layers: list[nn.Module] = ([nn.Linear(n, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, len(LABELS))]
@@ -226,33 +245,44 @@ class EmbeddingHead(nn.Module):
         self.mlp = nn.Sequential(*layers)
 
     def pooled(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """[B, 2 * sum of the taps' widths]: for each tap, the mean over the
-        utterance of each of its values, then their standard deviations."""
+        """[B, POOLINGS[pooling] * sum of the taps' widths]: for each tap, the
+        mean over the utterance of each of its values, then their standard
+        deviations; "halves" adds, tap by tap, the first half's means and
+        deviations, then the second half's (the first half: the first
+        steps // 2 steps, at least one)."""
         bands = scaled_bands(x, lengths)
-        parts = []
+        parts, halves = [], []
         for name, a in zip(self.taps, self.encoder.taps(bands, self.taps)):
             a = a.transpose(1, 2).flatten(2)  # [B, C, T', F'] -> [B, T', C * F'] (channel-major)
-            if lengths is None:
+            if lengths is None:  # every step counts (the exported graph: a ReduceMean, no mask)
                 mean = a.mean(1)
                 var = ((a - mean.unsqueeze(1)) ** 2).mean(1)
+                steps, within = torch._shape_as_tensor(a)[1:2], None
             else:
                 steps = self.encoder.tap_lengths(lengths.clamp_min(WINDOW), name)
-                mask = (torch.arange(a.shape[1])[None, :] < steps[:, None]).unsqueeze(-1).float()
-                n = mask.sum(1)
-                mean = (a * mask).sum(1) / n
-                var = (((a - mean.unsqueeze(1)) ** 2) * mask).sum(1) / n
+                within = torch.arange(a.shape[1])[None, :] < steps[:, None]
+                mean, var = _masked_moments(a, within)
             parts += [mean, torch.sqrt(var + 1e-12)]
+            if self.pooling == "halves":
+                half = torch.clamp(torch.div(steps, 2, rounding_mode="floor"), min=1)
+                first = torch.arange(a.shape[1])[None, :] < half[:, None]
+                for half in ((first, ~first) if within is None else (first & within, ~first & within)):
+                    mean, var = _masked_moments(a, half)
+                    halves += [mean, torch.sqrt(var + 1e-12)]
         # the order of crnn-se-11's one tap: every mean, then every deviation
-        return torch.cat(parts[0::2] + parts[1::2], dim=-1)
+        return torch.cat(parts[0::2] + parts[1::2] + halves, dim=-1)
 
     def columns(self, wanted: tuple[str, ...]) -> np.ndarray:
-        """Where in `pooled`'s output the means and deviations of the taps
-        `wanted` (some of this head's) lie: `pooled` of a head reading only
-        `wanted` is `pooled(...)[:, columns(wanted)]`."""
+        """Where in `pooled`'s output the values of the taps `wanted` (some
+        of this head's) lie: `pooled` of a head reading only `wanted` (with
+        this head's pooling) is `pooled(...)[:, columns(wanted)]`."""
         widths = dict(zip(self.taps, self.encoder.tap_widths(self.taps)))
         starts = dict(zip(self.taps, np.cumsum([0, *widths.values()])[:-1]))
+        total = sum(widths.values())
         means = [np.arange(starts[t], starts[t] + widths[t]) for t in wanted]
-        return np.concatenate(means + [m + sum(widths.values()) for m in means])
+        halves = [np.arange(2 * total + 4 * starts[t], 2 * total + 4 * (starts[t] + widths[t]))
+                  for t in wanted if self.pooling == "halves"]
+        return np.concatenate(means + [m + total for m in means] + halves)
 
     def classify(self, pooled: torch.Tensor) -> torch.Tensor:
         """Logits [B, 8] of pooled embeddings (standardised, then the MLP)."""

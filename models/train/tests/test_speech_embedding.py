@@ -124,7 +124,8 @@ class SpeechEmbeddingTests(unittest.TestCase):
         torch.testing.assert_close(alone_c[0, 50:], torch.full((26, 32), silence))
         torch.testing.assert_close(both[1, :90], alone_b[0])
         torch.testing.assert_close(both[2, :76], alone_c[0])
-        for head in (head, EmbeddingHead(head.encoder, taps=("block3", "block4")).eval()):
+        for head in (head, EmbeddingHead(head.encoder, taps=("block3", "block4")).eval(),
+                     EmbeddingHead(head.encoder, taps=("block3", "block4"), pooling="halves").eval()):
             with torch.no_grad():
                 batched = head.pooled(batch, lengths)
                 for i, x in enumerate((a, b, c)):
@@ -163,6 +164,44 @@ class SpeechEmbeddingTests(unittest.TestCase):
             for wanted in (("block4",), ("block3",), ("block3", "block4")):
                 alone = EmbeddingHead(net, hidden=0, taps=wanted).pooled(x)[0]
                 torch.testing.assert_close(pooled[head.columns(wanted)], alone)
+
+    def test_the_halves_are_each_half_of_the_utterance_after_the_whole(self):
+        net = SpeechEmbedding(small_network()).eval()
+        taps = ("block3", "block4")
+        whole = EmbeddingHead(net, hidden=0, taps=taps)
+        head = EmbeddingHead(net, hidden=0, taps=taps, pooling="halves")
+        self.assertEqual(head.mlp[0].in_features, 3 * whole.mlp[0].in_features)
+        x = torch.tensor(np.random.default_rng(8).normal(60, 10, (1, 331, 32)), dtype=torch.float32)
+        with torch.no_grad():
+            pooled = head.pooled(x)[0]
+            # the whole utterance's values first, as a head pooling only those reads them
+            torch.testing.assert_close(pooled[: 12 * C], whole.pooled(x)[0])
+            for name, a in zip(taps, net.taps(scaled_bands(x, None), taps)):
+                flat = a[0].transpose(0, 1).flatten(1)  # [T', C * F']
+                h = flat.shape[0] // 2
+                want = torch.cat([flat[:h].mean(0), flat[:h].std(0, unbiased=False),
+                                  flat[h:].mean(0), flat[h:].std(0, unbiased=False)])
+                # columns() finds each tap's halves as it finds its whole
+                got = pooled[head.columns((name,))]
+                self.assertEqual(len(got), 6 * flat.shape[1])
+                torch.testing.assert_close(got[2 * flat.shape[1]:], want, atol=1e-5, rtol=1e-4)
+                alone = EmbeddingHead(net, hidden=0, taps=(name,), pooling="halves").pooled(x)[0]
+                torch.testing.assert_close(got, alone)
+        # the graph the export carries pools by the input's own length
+        heads = fusion.train_heads(net, pooled.numpy()[None].repeat(8, 0) + np.random.default_rng(9).normal(
+            size=(8, len(pooled))).astype(np.float32), np.arange(8), 1e-2, 0, seeds=1, taps=taps, pooling="halves")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "head.onnx"
+            fusion._quiet_export(heads, torch.randn(1, 120, 32) * 10 + 50, path, "log_probs")
+            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            for t in (77, 331, 500):
+                feats = np.random.default_rng(t).normal(60, 10, (1, t, 32)).astype(np.float32)
+                with torch.no_grad():
+                    np.testing.assert_allclose(sess.run(["log_probs"], {"features": feats})[0],
+                                               heads(torch.tensor(feats)).numpy(), atol=1e-4)
+        with self.assertRaises(ValueError) as e:
+            EmbeddingHead(net, taps=taps, pooling="thirds")
+        self.assertIn("whole, halves", str(e.exception))
 
     def test_a_head_on_early_taps_exports_only_the_network_it_reads(self):
         encoder = SpeechEmbedding(small_network()).eval()
@@ -235,11 +274,13 @@ class RecipeFromCvTests(unittest.TestCase):
             path.write_text(json.dumps({"folds": folds, "temperature_held_out": 0.89}))
             # a report from before the taps were chosen: the head read the embeddings
             # and was trained without mixup
-            self.assertEqual(fusion.recipe_from_cv(path), ((10.0, 256), 0.7, 0.89, ("embedding",), 0.0))
+            # and pooled the whole utterance
+            self.assertEqual(fusion.recipe_from_cv(path), ((10.0, 256), 0.7, 0.89, ("embedding",), 0.0, "whole"))
             path.write_text(json.dumps({"folds": folds, "temperature_held_out": 0.89,
-                                        "fusion": {"head_taps": ["block3", "block4"], "head_mixup": 0.4}}))
+                                        "fusion": {"head_taps": ["block3", "block4"], "head_mixup": 0.4,
+                                                   "head_pooling": "halves"}}))
             recipe = fusion.recipe_from_cv(path)
-            self.assertEqual((recipe.taps, recipe.mixup), (("block3", "block4"), 0.4))
+            self.assertEqual((recipe.taps, recipe.mixup, recipe.pooling), (("block3", "block4"), 0.4, "halves"))
             path.write_text(json.dumps({"folds": folds}))  # a report from before the held-out fit
             self.assertEqual(fusion.recipe_from_cv(path).temperature, 0.82)
 
