@@ -43,12 +43,28 @@ def segment_ua(y: np.ndarray, pred: np.ndarray) -> float:
     return metrics.ua(metrics.confusion(y, pred))
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_probe_arguments(ap: argparse.ArgumentParser) -> None:
+    """The data a head-alone probe reads (also `experiments/temporal_head.py`)."""
     ap.add_argument("--features", required=True, type=Path)
     ap.add_argument("--extra-train", action="append", default=[], type=Path)
     ap.add_argument("--speech-embedding", required=True, type=Path)
     ap.add_argument("--folds-from", required=True, type=Path, help="a `cv` report.json: its folds' actors")
+
+
+def probe_segments(a: argparse.Namespace) -> tuple[sdata.Features, list[sdata.Item], np.ndarray, np.ndarray,
+                                                   np.ndarray]:
+    """The clean dump, its segments then the augmented copies' (`everything`),
+    and per segment its actor, its label and whether it is a clean one."""
+    clean = sdata.load(a.features)
+    copies = [clean.foreign(sdata.load(d)) for d in a.extra_train]
+    everything = clean.items + [it for c in copies for it in c]
+    return (clean, everything, np.array([it.actor for it in everything]), np.array([it.label for it in everything]),
+            np.arange(len(everything)) < len(clean.items))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_probe_arguments(ap)
     ap.add_argument("--mixup", default="0", metavar="ALPHA,…", help="mixup alphas to try (default 0)")
     ap.add_argument("tap_sets", nargs="+", help="comma-separated taps, e.g. block3,block4")
     a = ap.parse_args()
@@ -56,13 +72,8 @@ def main() -> int:
     encoder = SpeechEmbedding.from_file(a.speech_embedding).eval()
     sets = [tuple(s.split(",")) for s in a.tap_sets]
     taps = tuple(t for t in encoder.tap_names() if any(t in s for s in sets))
-    clean = sdata.load(a.features)
-    copies = [clean.foreign(sdata.load(d)) for d in a.extra_train]
-    everything = clean.items + [it for c in copies for it in c]
+    clean, everything, actor, label, is_clean = probe_segments(a)
     pooled = fusion.pooled_embeddings(encoder, clean, everything, taps)
-    actor = np.array([it.actor for it in everything])
-    label = np.array([it.label for it in everything])
-    is_clean = np.arange(len(everything)) < len(clean.items)
     folds = json.loads(a.folds_from.read_text())["folds"]
     for wanted, alpha in [(w, float(m)) for w in sets for m in a.mixup.split(",")]:
         x = pooled[:, EmbeddingHead(encoder, 0, taps=taps).columns(wanted)]

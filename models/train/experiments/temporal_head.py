@@ -34,7 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ser_train import LABELS, data as sdata, fusion, metrics  # noqa: E402
+from embedding_taps import add_probe_arguments, probe_segments  # noqa: E402  (this directory)
+from ser_train import LABELS, fusion, metrics  # noqa: E402
 from ser_train.speech_embedding import SpeechEmbedding, scaled_bands  # noqa: E402
 
 TAPS = ("block3", "block4")
@@ -76,10 +77,7 @@ class TemporalHead(nn.Module):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--features", required=True, type=Path)
-    ap.add_argument("--extra-train", action="append", default=[], type=Path)
-    ap.add_argument("--speech-embedding", required=True, type=Path)
-    ap.add_argument("--folds-from", required=True, type=Path, help="a `cv` report.json: its folds' actors")
+    add_probe_arguments(ap)
     ap.add_argument("--hidden", type=int, default=96)
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--dropout", type=float, default=0.3)
@@ -90,14 +88,9 @@ def main() -> int:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     encoder = SpeechEmbedding.from_file(a.speech_embedding).eval()
-    clean = sdata.load(a.features)
-    copies = [clean.foreign(sdata.load(d)) for d in a.extra_train]
-    everything = clean.items + [it for c in copies for it in c]
+    clean, everything, actor, label, is_clean = probe_segments(a)
     frames = [r[0].astype(np.float32) for r in fusion.run_per_item(_Frames(encoder), clean, everything, "frames")]
     lengths = np.array([len(f) for f in frames])
-    actor = np.array([it.actor for it in everything])
-    label = np.array([it.label for it in everything])
-    is_clean = np.arange(len(everything)) < len(clean.items)
 
     def batch(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         x = np.zeros((len(idx), int(lengths[idx].max()), frames[0].shape[1]), np.float32)

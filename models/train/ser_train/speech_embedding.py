@@ -266,8 +266,8 @@ class EmbeddingHead(nn.Module):
             if self.pooling == "halves":
                 half = torch.clamp(torch.div(steps, 2, rounding_mode="floor"), min=1)
                 first = torch.arange(a.shape[1])[None, :] < half[:, None]
-                for half in ((first, ~first) if within is None else (first & within, ~first & within)):
-                    mean, var = _masked_moments(a, half)
+                for part in ((first, ~first) if within is None else (first & within, ~first & within)):
+                    mean, var = _masked_moments(a, part)
                     halves += [mean, torch.sqrt(var + 1e-12)]
         # the order of crnn-se-11's one tap: every mean, then every deviation
         return torch.cat(parts[0::2] + parts[1::2] + halves, dim=-1)
