@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="the exported model of ser's own nets (e.g. export-ensemble's model.onnx)")
     ffi.add_argument("--from-cv", required=True, type=Path, help="report.json of `fuse-cv`: the head's taps and "
                      "setting (the folds' modal one), the fusion weight (their median) and the "
-                     "temperature fitted on every fold's held-out predictions")
+                     "temperature fitted on every fold's held-out predictions; --extra-train must give "
+                     "the augmented copies its heads trained on (same perturbations and seeds, checked)")
     ffi.add_argument("--version", required=True, help="ser.version metadata")
     ffi.add_argument("--description", required=True, help="ser.description metadata")
 

@@ -283,6 +283,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
                      "member_ua_mean": [r["ua_mean"] for r in reps], "head_seeds": HEAD_SEEDS,
                      "head_taps": list(taps), "head_mixup": mixup, "head_pooling": pooling,
                      "head_widths": sorted({hidden for _, hidden in grid}),
+                     "head_extra_train": copies_of(extra_train),
                      "own_ua_mean": statistics.mean(f["part_ua"]["own"] for f in results),
                      "embedding_ua_mean": statistics.mean(f["part_ua"]["embedding"] for f in results)}
     if "extra_train" in reps[0]:
@@ -290,6 +291,28 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
     rep["eval_sets"] = {n: {"dir": str(x.directory), "perturbation": x.perturbation} for n, x in eval_sets.items()}
     report.write(rep, out)
     return rep
+
+
+def copies_of(extra_train: list[Features]) -> list[dict]:
+    """The augmented copies a head trained on, as reports and `train.json` record them."""
+    return [{"dir": str(x.directory), "perturbation": x.perturbation, "seed": x.index_meta.get("seed")}
+            for x in extra_train]
+
+
+def check_head_copies(from_cv: Path, extra_train: list[Features]) -> None:
+    """Refuse a `fuse-final` whose augmented copies are not the ones the
+    CV's heads trained on (the same perturbations and seeds, in order): they
+    are part of the recipe. A report from before it recorded them
+    (`fusion.head_extra_train`) is not checked."""
+    want = json.loads(Path(from_cv).read_text()).get("fusion", {}).get("head_extra_train")
+    if want is None:
+        return
+    have = copies_of(extra_train)
+    if [(c["perturbation"], c["seed"]) for c in want] != [(c["perturbation"], c["seed"]) for c in have]:
+        def said(cs: list[dict]) -> str:
+            return ", ".join(f"{c['perturbation']} seed {c['seed']}" for c in cs) or "none"
+        raise SystemExit(f"{from_cv}: its heads trained on the augmented copies {said(want)}; this run's "
+                         f"--extra-train dumps are {said(have)}: the recipe includes them")
 
 
 class FusionRecipe(NamedTuple):
@@ -428,6 +451,7 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
     import hashlib
 
     setting, weight, temperature, taps, mixup, pooling = recipe_from_cv(from_cv)
+    check_head_copies(from_cv, extra_train)
     copies = [data.foreign(x) for x in extra_train]
     items = data.items + [it for c in copies for it in c]
     heads = train_heads(encoder, pooled_embeddings(encoder, data, items, taps, pooling),
@@ -447,7 +471,6 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
         "actors": sorted({it.actor for it in data.items}), "n_segments": len(items),
         "feature_config": data.feature_config, "model_bytes": path.stat().st_size,
         "band_mean": [float(v) for v in bands.mean(0)], "band_std": [float(v) for v in bands.std(0)],
-        "extra_train": [{"dir": str(x.directory), "perturbation": x.perturbation, "seed": x.index_meta.get("seed")}
-                        for x in extra_train],
+        "extra_train": copies_of(extra_train),
     }, indent=1))
     return path

@@ -157,9 +157,15 @@ def _copies_lines(rep: dict) -> list[str]:
         return [f"- Augmented training copies of member {i + 1} (`{Path(m).name}`): "
                 + (", ".join(f"`{c}`" for c in cs) or "none")
                 for i, (m, cs) in enumerate(zip(ens["members"], copies))]
+    def said(xs: list[dict]) -> str:
+        return ", ".join(f"`{x['perturbation']}` seed {x['seed']}" for x in xs) or "none"
+
+    heads = rep.get("fusion", {}).get("head_extra_train")
+    if heads is not None:  # a fusion: the own nets' copies (their CV's) and the heads' (fuse-cv --extra-train)
+        return [f"- Augmented training copies of the own nets: {said(rep.get('extra_train', []))}",
+                f"- Augmented training copies of the speech-embedding heads: {said(heads)}"]
     if rep.get("extra_train"):
-        return ["- Augmented training copies: "
-                + ", ".join(f"`{x['perturbation']}` seed {x['seed']}" for x in rep["extra_train"])]
+        return [f"- Augmented training copies: {said(rep['extra_train'])}"]
     return []
 
 

@@ -285,5 +285,40 @@ class RecipeFromCvTests(unittest.TestCase):
             self.assertEqual(fusion.recipe_from_cv(path).temperature, 0.82)
 
 
+class HeadCopiesTests(unittest.TestCase):
+    @staticmethod
+    def dump(perturbation: str, seed: int) -> data.Features:
+        return data.Features(np.zeros((0, 1), np.float32), [], {}, Path(f"/dumps/{perturbation}{seed}"),
+                             {"perturbation": perturbation, "seed": seed})
+
+    def test_fuse_final_takes_the_copies_the_heads_were_chosen_with(self):
+        rooms = [self.dump("random-room", s) for s in (1, 2)]
+        recorded = fusion.copies_of(rooms)
+        self.assertEqual(recorded, [{"dir": "/dumps/random-room1", "perturbation": "random-room", "seed": 1},
+                                    {"dir": "/dumps/random-room2", "perturbation": "random-room", "seed": 2}])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "report.json"
+            path.write_text(json.dumps({"fusion": {"head_extra_train": recorded}}))
+            # the same copies from other directories pass
+            fusion.check_head_copies(path, [self.dump("random-room", s) for s in (1, 2)])
+            for other in ([self.dump("random", s) for s in (1, 2)], rooms[:1], rooms[::-1], []):
+                with self.assertRaises(SystemExit) as e:
+                    fusion.check_head_copies(path, other)
+                self.assertIn(str(path), str(e.exception))
+                self.assertIn("random-room seed 1, random-room seed 2", str(e.exception))
+            # a report from before the heads' copies were recorded is not checked
+            path.write_text(json.dumps({"fusion": {"head_taps": ["block3", "block4"]}}))
+            fusion.check_head_copies(path, [])
+
+    def test_a_fusion_report_says_which_copies_each_branch_trained_on(self):
+        from ser_train import report
+        own = [{"dir": "/o", "perturbation": "random", "seed": 1}]
+        rooms = fusion.copies_of([self.dump("random-room", 1)])
+        self.assertEqual(report._copies_lines({"extra_train": own, "fusion": {"head_extra_train": rooms}}),
+                         ["- Augmented training copies of the own nets: `random` seed 1",
+                          "- Augmented training copies of the speech-embedding heads: `random-room` seed 1"])
+        self.assertEqual(report._copies_lines({"extra_train": own}), ["- Augmented training copies: `random` seed 1"])
+
+
 if __name__ == "__main__":
     unittest.main()
