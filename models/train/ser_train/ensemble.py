@@ -280,6 +280,49 @@ def cross_fitted_class_bias(results: list[dict], held_out: dict) -> dict:
             "bias_all_folds": [float(v) for v in fit_class_bias(z, _labels(items))]}
 
 
+def validation_class_bias(results: list[dict], val_held: dict) -> dict:
+    """Would the class bias raise the choosing score? The validation-actor
+    figure for `cross_fitted_class_bias` (report only). `val_held`: fold ->
+    {group: (items, probabilities, temperature)} of its validation actors,
+    clean ("val") and degraded ("COND/val"). For fold k the bias is fitted
+    (`fit_class_bias`) on the other folds' validation predictions, clean and
+    degraded, of the actors that are neither fold k's validation nor its
+    test actors (each predicted by a model that never trained on it), and
+    added to fold k's validation logits. Adds `val_ua_robust_class_bias` to
+    each fold; returns the choosing score (validation UA averaged over clean
+    and every degraded condition, mean over folds) with the bias and
+    without it (the report's `val_ua_robust_mean`). No test actor plays any
+    part."""
+    if len(val_held) < 2:
+        return {}
+
+    def score(groups: dict, bias: torch.Tensor | None) -> float:
+        uas = []
+        for items, probs, t in groups.values():
+            _, y, p = per_file(items, _calibrated(probs, t, bias))
+            uas.append(metrics.scores(y, p)["ua"])
+        return statistics.mean(uas)
+
+    with_bias, without = [], []
+    for f in results:
+        away = set(f["val_actors"]) | set(f["test_actors"])
+        zs, ys = [], []
+        for j, groups in val_held.items():
+            for items, probs, t in groups.values() if j != f["fold"] else ():
+                keep = [i for i, it in enumerate(items) if it.actor not in away]
+                if not keep:
+                    continue
+                zs.append(torch.log(probs[keep].clamp_min(1e-12)) / t)
+                ys.append(_labels([items[i] for i in keep]))
+        if not zs:  # every other fold validated only this fold's actors: nothing to fit on
+            return {}
+        b = fit_class_bias(torch.cat(zs), torch.cat(ys))
+        f["val_ua_robust_class_bias"] = score(val_held[f["fold"]], b)
+        with_bias.append(f["val_ua_robust_class_bias"])
+        without.append(score(val_held[f["fold"]], None))
+    return {"val_ua_robust_mean": statistics.mean(with_bias), "without": statistics.mean(without)}
+
+
 def pooled_calibration(results: list[dict], held_out: dict) -> dict:
     """Calibration over every held-out file of every fold at once (1440 for
     RAVDESS; per-fold ECE rests on about 240 files in 15 bins and also counts

@@ -37,7 +37,7 @@ from . import LABELS, metrics, priors, report
 from .data import SPEECH_EMBEDDING_MELS, Features, Item, feature_width, without_speech_embedding
 from .ensemble import (_calibrated, _labels, _pooled, _scores, common_folds, cross_fitted_calibration,
                        cross_fitted_class_bias,
-                       fold_entries, fold_groups, members_mean_probs, pooled_calibration)
+                       fold_entries, fold_groups, members_mean_probs, pooled_calibration, validation_class_bias)
 from .speech_embedding import EmbeddingHead, SpeechEmbedding
 from .train import fit_temperature, per_file
 
@@ -218,6 +218,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
     fold_ids = common_folds(reps)
     results = []
     held_out = {}  # fold -> (test items, fused probabilities, temperature, no bias): pooled calibration
+    val_held = {}  # fold -> {validation group: (items, fused probabilities, temperature)}: the bias's choosing score
     for k in fold_ids:
         folds_k = fold_entries(cv_dirs, reps, k)
         train_a, val_a, test_a = folds_k[0]["train_actors"], folds_k[0]["val_actors"], folds_k[0]["test_actors"]
@@ -248,6 +249,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         z = {g: fused(own[g], emb[g], w) for g in groups}
         probs = {g: torch.softmax(v, -1) for g, v in z.items()}  # _scores applies t
         held_out[k] = (groups["test"], probs["test"], t, None)
+        val_held[k] = {g: (items, probs[g], t) for g, items in groups.items() if g == "val" or g.endswith("/val")}
         test, val = _scores(groups["test"], probs["test"], t), _scores(groups["val"], probs["val"], t)
         robustness, val_robustness = ({n: {key: s[key] for key in ("ua", "wa", "ece")}
                                        for n in sets
@@ -279,6 +281,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         rep["temperature_held_out"] = fit_temperature(torch.log(probs.clamp_min(1e-12)), _labels(items))
         rep["calibration_pooled"] = pooled_calibration(results, held_out)
         rep["class_bias_crossfit"] = cross_fitted_class_bias(results, held_out)
+        rep["class_bias_crossfit"]["validation"] = validation_class_bias(results, val_held)
     rep["fusion"] = {"members": [str(d) for d in cv_dirs], "seeds": [r["recipe"]["seed"] for r in reps],
                      "member_ua_mean": [r["ua_mean"] for r in reps], "head_seeds": HEAD_SEEDS,
                      "head_taps": list(taps), "head_mixup": mixup, "head_pooling": pooling,

@@ -209,7 +209,10 @@ def markdown(rep: dict) -> str:
            f"fitted on the other folds' held-out predictions, class-balanced log-loss): "
            f"UA {cb['ua_mean'] * 100:.1f}%, WA {cb['wa_mean'] * 100:.1f}%; pooled recall "
            + ", ".join(f"{lab} {v * 100:.1f}%" for lab, v in zip(LABELS, cb["recall_pooled"]) if v is not None)
-           + "; fitted on all folds: " + ", ".join(f"{lab} {v:+.2f}" for lab, v in zip(LABELS, cb["bias_all_folds"]))]
+           + "; fitted on all folds: " + ", ".join(f"{lab} {v:+.2f}" for lab, v in zip(LABELS, cb["bias_all_folds"]))
+           + (f"; on the validation actors (for choosing: each fold's bias fitted on the other folds' validation "
+              f"predictions of other actors), choosing score {cbv['val_ua_robust_mean'] * 100:.2f}% against "
+              f"{cbv['without'] * 100:.2f}% without" if (cbv := cb.get("validation")) else "")]
           if (cb := rep.get("class_bias_crossfit")) else []),
         *_copies_lines(rep),
         f"- Parameters: {rep['n_parameters']} ({rep['model_size_bytes_fp32'] / 1024:.0f} KiB fp32)",

@@ -582,6 +582,39 @@ class ClassBiasTests(unittest.TestCase):
         self.assertTrue(torch.all(torch.isfinite(b)))
         self.assertLess(float(b[0]), float(b[1:].mean()))  # never the right answer: no pull up
 
+    def test_the_validation_figure_fits_on_other_actors_only(self):
+        from ser_train.data import Item
+        from ser_train.ensemble import validation_class_bias
+
+        g = torch.Generator().manual_seed(1)
+
+        def group(actors, shift):  # 8 classes x 6 files per actor, one segment each; class 3 shifted
+            items = [Item(f"a{a}/{c}-{i}.wav", a, c, 0, 0, 10) for a in actors for c in range(8) for i in range(6)]
+            y = torch.tensor([it.label for it in items])
+            z = 3.0 * torch.nn.functional.one_hot(y, 8).float() + torch.randn(len(y), 8, generator=g)
+            z[:, 3] += shift
+            return items, torch.softmax(z, -1), 1.0
+
+        # fold 1's test actors (3, 4) are fold 2's validation actors, and only they over-call class 3:
+        # fold 1's bias must come from actors 5-8 (who under-call it, as fold 1's own do), never from them
+        folds = [(1, [1, 2], [3, 4]), (2, [3, 4], [1, 2]), (3, [5, 6], [7, 8]), (4, [7, 8], [5, 6])]
+        val_held = {k: {"val": group(val, 2.5 if k == 2 else -2.5), "noise/val": group(val, 2.5 if k == 2 else -2.5)}
+                    for k, val, _ in folds}
+        results = [{"fold": k, "val_actors": val, "test_actors": test} for k, val, test in folds]
+        out = validation_class_bias(results, val_held)
+        without = []
+        for f in results:
+            uas = [metrics.scores(y, p)["ua"] for items, probs, t in val_held[f["fold"]].values()
+                   for _, y, p in [train.per_file(items, probs)]]
+            without.append(float(np.mean(uas)))
+        self.assertAlmostEqual(out["without"], float(np.mean(without)), places=6)
+        self.assertGreater(results[0]["val_ua_robust_class_bias"], without[0] + 0.05)
+        # fold 2's own actors over-call class 3, the others it may learn from under-call it: a bias from
+        # them hurts it (fitted on its own actors, it would help)
+        self.assertLess(results[1]["val_ua_robust_class_bias"], without[1] - 0.05)
+        self.assertAlmostEqual(out["val_ua_robust_mean"], float(np.mean([f["val_ua_robust_class_bias"] for f in results])))
+        self.assertEqual(validation_class_bias(results[:1], {1: val_held[1]}), {})  # one fold: nothing to fit on
+
 
 class EceTests(unittest.TestCase):
     def test_perfectly_calibrated_and_overconfident(self):
