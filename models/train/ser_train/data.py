@@ -71,6 +71,13 @@ class Features:
         return [it for it in self.items if it.actor in wanted]
 
 
+def copies_of(dumps: list[Features]) -> list[dict]:
+    """Augmented copies (`ser-features --perturb` dumps) as reports and
+    `train.json` record what a net or head trained on."""
+    return [{"dir": str(x.directory), "perturbation": x.perturbation, "seed": x.index_meta.get("seed")}
+            for x in dumps]
+
+
 def spectral_width(feature_config: dict) -> int | None:
     """Spectral values per frame (the first ones): n_mfcc or n_mels (None if it does not say)."""
     key = "n_mfcc" if feature_config["kind"] == "mfcc" else "n_mels"

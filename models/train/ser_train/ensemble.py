@@ -297,18 +297,16 @@ def validation_class_bias(results: list[dict], val_held: dict) -> dict:
         return {}
 
     def score(groups: dict, bias: torch.Tensor | None) -> float:
-        uas = []
-        for items, probs, t in groups.values():
-            _, y, p = per_file(items, _calibrated(probs, t, bias))
-            uas.append(metrics.scores(y, p)["ua"])
-        return statistics.mean(uas)
+        return statistics.mean(_scores(items, probs, t, bias)["ua"] for items, probs, t in groups.values())
 
     with_bias, without = [], []
     for f in results:
         away = set(f["val_actors"]) | set(f["test_actors"])
         zs, ys = [], []
         for j, groups in val_held.items():
-            for items, probs, t in groups.values() if j != f["fold"] else ():
+            if j == f["fold"]:
+                continue
+            for items, probs, t in groups.values():
                 keep = [i for i, it in enumerate(items) if it.actor not in away]
                 if not keep:
                     continue

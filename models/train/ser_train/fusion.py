@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import LABELS, metrics, priors, report
-from .data import SPEECH_EMBEDDING_MELS, Features, Item, feature_width, without_speech_embedding
+from .data import SPEECH_EMBEDDING_MELS, Features, Item, copies_of, feature_width, without_speech_embedding
 from .ensemble import (_calibrated, _labels, _pooled, _scores, common_folds, cross_fitted_calibration,
                        cross_fitted_class_bias,
                        fold_entries, fold_groups, members_mean_probs, pooled_calibration, validation_class_bias)
@@ -294,12 +294,6 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
     rep["eval_sets"] = {n: {"dir": str(x.directory), "perturbation": x.perturbation} for n, x in eval_sets.items()}
     report.write(rep, out)
     return rep
-
-
-def copies_of(extra_train: list[Features]) -> list[dict]:
-    """The augmented copies a head trained on, as reports and `train.json` record them."""
-    return [{"dir": str(x.directory), "perturbation": x.perturbation, "seed": x.index_meta.get("seed")}
-            for x in extra_train]
 
 
 def check_head_copies(from_cv: Path, extra_train: list[Features]) -> None:

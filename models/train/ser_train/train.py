@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import LABELS, folds, metrics, nets
-from .data import Features, Item, spectral_width
+from .data import Features, Item, copies_of, spectral_width
 
 log = logging.getLogger("ser_train")
 
@@ -394,8 +394,7 @@ def run_cv(data: Features, recipe: Recipe, out: Path, fold_ids: list[int] | None
     fold_ids = fold_ids or sorted(folds.FOLDS)
     copies = [data.foreign(x) for x in (extra_train or [])]
     robust_sets = {name: data.foreign(x) for name, x in (eval_sets or {}).items()}
-    meta = {"extra_train": [{"dir": str(x.directory), "perturbation": x.perturbation,
-                             "seed": x.index_meta.get("seed")} for x in (extra_train or [])],
+    meta = {"extra_train": copies_of(extra_train or []),
             "eval_sets": {name: {"dir": str(x.directory), "perturbation": x.perturbation}
                           for name, x in (eval_sets or {}).items()}}
     results = []
@@ -517,8 +516,7 @@ def run_final(data: Features, recipe: Recipe, out: Path, epochs: int, temperatur
         "description": description, "actors": sorted({it.actor for it in data.items}),
         "n_segments": len(data.items), "n_parameters": nets.n_parameters(net),
         "model_bytes": path.stat().st_size, "feature_config": data.feature_config,
-        "extra_train": [{"dir": str(x.directory), "perturbation": x.perturbation, "seed": x.index_meta.get("seed")}
-                        for x in (extra_train or [])],
+        "extra_train": copies_of(extra_train or []),
     }, indent=1))
     return path
 
