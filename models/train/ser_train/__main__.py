@@ -147,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     fcv.add_argument("--head-widths", default=None, metavar="N,…",
                      help="the hidden widths the head's grid may choose, comma-separated, 0 for a linear "
                           "head (default: 0,256; 0 alone keeps a halves head inside the 10 MB budget)")
+    fcv.add_argument("--tune-epochs", type=int, default=None, metavar="N",
+                     help="fine-tune the network's block 4 (its last block the head reads; blocks 1-3 stay "
+                          "frozen) on each fold's training actors for up to N epochs, the number chosen on "
+                          "validation log-loss; fuse-final tunes on every actor for the folds' median "
+                          "(default: the shipped recipe's, 0: frozen; needs --taps block3,block4)")
     fcv.add_argument("runs", nargs="+", type=Path,
                      help="`cv` output dirs of ser's own nets (same --val-seed), trained on the columns of "
                           "--features before the speech-embedding bands")
@@ -294,8 +299,11 @@ def main(argv: list[str] | None = None) -> int:
             if not set(widths) <= set(fusion.HEAD_WIDTHS):
                 raise SystemExit(f"--head-widths: the grid has widths {','.join(map(str, fusion.HEAD_WIDTHS))} "
                                  f"only, not {a.head_widths}")
+            if a.tune_epochs is not None and a.tune_epochs < 0:
+                raise SystemExit(f"--tune-epochs: {a.tune_epochs} is negative (0 keeps the network frozen)")
+            tune = fusion.TUNE_EPOCHS if a.tune_epochs is None else a.tune_epochs
             rep = fusion.evaluate_cv(feats, a.runs, encoder, a.out, extra, eval_sets, taps, mixup,
-                                     a.head_pooling or fusion.HEAD_POOLING, widths)
+                                     a.head_pooling or fusion.HEAD_POOLING, widths, tune)
             print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
         else:
             print(fusion.final(feats, extra, encoder, a.own_model, a.from_cv, a.version, a.description, a.out))

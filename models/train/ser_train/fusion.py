@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import LABELS, metrics, priors, report
+from . import LABELS, metrics, priors, report, tuning
 from .data import SPEECH_EMBEDDING_MELS, Features, Item, copies_of, feature_width, without_speech_embedding
 from .ensemble import (_calibrated, _labels, _pooled, _scores, common_folds, cross_fitted_calibration,
                        cross_fitted_class_bias,
@@ -58,6 +58,10 @@ HEAD_MIXUP = 0.0
 HEAD_TAPS = ("block3", "block4")
 # how the head pools each tap over time (`speech_embedding.POOLINGS`; `fuse-cv --head-pooling`)
 HEAD_POOLING = "whole"
+# fine-tuning block 4 (`tuning`, `fuse-cv --tune-epochs`): at most this many
+# epochs, the number chosen per fold on validation log-loss; 0 keeps the
+# network frozen, as every shipped model before crnn-se-14
+TUNE_EPOCHS = 0
 WEIGHTS = [round(float(w), 2) for w in np.linspace(0.0, 1.0, 21)]
 
 
@@ -138,6 +142,13 @@ def pooled_embeddings(encoder: SpeechEmbedding, data: Features, items: list[Item
     return out
 
 
+def block3_sequences(encoder: SpeechEmbedding, data: Features, items: list[Item], pooling: str) -> tuning.Sequences:
+    """Each item's frozen block-3 activations, through the graph the export
+    carries (`run_per_item`), for tuning block 4."""
+    return tuning.Sequences(encoder, [r[0] for r in run_per_item(tuning.Block3(encoder), data, items, "block3")],
+                            [it.frames for it in items], pooling)
+
+
 def train_heads(encoder: SpeechEmbedding, x: np.ndarray, y: np.ndarray, weight_decay: float, hidden: int,
                 seeds: int, taps: tuple[str, ...] = ("embedding",), mixup: float = 0.0,
                 pooling: str = "whole") -> HeadEnsemble:
@@ -186,13 +197,18 @@ def fused(own: torch.Tensor, emb: torch.Tensor, w: float) -> torch.Tensor:
 def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, out: Path,
                 extra_train: list[Features], eval_sets: dict[str, Features],
                 taps: tuple[str, ...] = HEAD_TAPS, mixup: float = HEAD_MIXUP, pooling: str = HEAD_POOLING,
-                widths: tuple[int, ...] = HEAD_WIDTHS) -> dict:
+                widths: tuple[int, ...] = HEAD_WIDTHS, tune_epochs: int = TUNE_EPOCHS) -> dict:
     """The fusion under the protocol, the head reading the network at
     `taps`, pooled with `pooling`, trained with `mixup` alpha, its hidden
-    width one of `widths`; writes OUT/report.json + report.md in the format
-    of a `cv` run (plus each fold's choices and the parts' UA)."""
+    width one of `widths`; with `tune_epochs`, block 4 fine-tuned on each
+    fold's training actors for up to that many epochs (`tuning`; the head's
+    setting chosen again on the tuned values); writes OUT/report.json +
+    report.md in the format of a `cv` run (plus each fold's choices and the
+    parts' UA)."""
     if not data.feature_config.get("speech_embedding"):
         raise SystemExit(f"{data.directory}: no speech-embedding bands (make it with ser-features --speech-embedding)")
+    if tune_epochs and tuple(taps) != tuning.TAPS:
+        raise SystemExit(f"tuning block 4 needs the head on {','.join(tuning.TAPS)}, not {','.join(taps)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     reps = [json.loads((Path(d) / "report.json").read_text()) for d in cv_dirs]
@@ -208,6 +224,8 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
     # (keyed by the Item objects, which live as long as these lists)
     everything = [it for items in [data.items, *copies, *sets.values()] for it in items]
     pooled = {id(it): v for it, v in zip(everything, pooled_embeddings(encoder, data, everything, taps, pooling))}
+    seqs = block3_sequences(encoder, data, everything, pooling) if tune_epochs else None
+    row = {id(it): i for i, it in enumerate(everything)}
     grid = [(wd, hidden) for wd, hidden in HEAD_GRID if hidden in widths]
     if not grid:
         raise SystemExit(f"no head width of {list(widths)} is in the grid ({list(HEAD_WIDTHS)})")
@@ -233,11 +251,31 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         tr_items = train_items + [it for c in copies for it in c if it.actor in set(train_a)]
         x_tr, y_tr = emb_of(tr_items), np.array([it.label for it in tr_items])
         x_val = emb_of(groups["val"])
-        setting = min(grid, key=lambda s: float(F.nll_loss(
-            head_log_probs(train_heads(encoder, x_tr, y_tr, *s, seeds=1, taps=taps, mixup=mixup, pooling=pooling),
-                           x_val),
-            _labels(groups["val"]))))
-        heads = train_heads(encoder, x_tr, y_tr, *setting, seeds=HEAD_SEEDS, taps=taps, mixup=mixup,
+
+        def choose(x_tr: np.ndarray, x_val: np.ndarray) -> tuple[float, int]:
+            return min(grid, key=lambda s: float(F.nll_loss(
+                head_log_probs(train_heads(encoder, x_tr, y_tr, *s, seeds=1, taps=taps, mixup=mixup,
+                                           pooling=pooling), x_val),
+                _labels(groups["val"]))))
+
+        setting = choose(x_tr, x_val)
+        fold_encoder, tuned = encoder, None
+        if tune_epochs:
+            rows_tr, rows_val = (np.array([row[id(it)] for it in items]) for items in (tr_items, groups["val"]))
+            block, epoch, losses = tuning.tune(
+                encoder, seqs, rows_tr, y_tr,
+                lambda x, y: train_heads(encoder, x, y, *setting, seeds=1, taps=taps, mixup=mixup, pooling=pooling),
+                tune_epochs, seed=k, val_rows=rows_val, y_val=_labels(groups["val"]).numpy())
+            fold_encoder = tuning.tuned_encoder(encoder, block)
+            fold_pooled = seqs.all_pooled(block)
+            tuned = {"epochs": epoch, "val_log_loss": losses, "setting_frozen": list(setting)}
+
+            def emb_of(items: list[Item]) -> np.ndarray:  # noqa: F811  (this fold's tuned block)
+                return fold_pooled[[row[id(it)] for it in items]]
+
+            x_tr, x_val = emb_of(tr_items), emb_of(groups["val"])
+            setting = choose(x_tr, x_val)
+        heads = train_heads(fold_encoder, x_tr, y_tr, *setting, seeds=HEAD_SEEDS, taps=taps, mixup=mixup,
                             pooling=pooling)
         emb = {g: head_log_probs(heads, emb_of(items)) for g, items in groups.items()}
         # the weight and the temperature of the fused logits: the pair with the
@@ -267,10 +305,12 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
             "fusion_weight": w,
             "head": {"weight_decay": setting[0], "hidden": setting[1], "taps": list(taps), "mixup": mixup,
                      "pooling": pooling},
+            **({"tune": tuned} if tuned else {}),
             "part_ua": part_ua,
             "train_time_s": sum(f["train_time_s"] for f in folds_k),
         })
-        print(f"fold {k}: head {setting}, w {w}, T {t:.2f}: own {part_ua['own']:.3f}, "
+        tune_said = f", block 4 tuned {tuned['epochs']} epochs" if tuned else ""
+        print(f"fold {k}: head {setting}{tune_said}, w {w}, T {t:.2f}: own {part_ua['own']:.3f}, "
               f"embedding {part_ua['embedding']:.3f}, fused {test['ua']:.3f}", flush=True)
     cross_fitted_calibration(results, held_out)
     n_params = sum(r["n_parameters"] for r in reps) + sum(p.numel() for p in encoder.buffers())
@@ -286,7 +326,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
                      "member_ua_mean": [r["ua_mean"] for r in reps], "head_seeds": HEAD_SEEDS,
                      "head_taps": list(taps), "head_mixup": mixup, "head_pooling": pooling,
                      "head_widths": sorted({hidden for _, hidden in grid}),
-                     "head_extra_train": copies_of(extra_train),
+                     "head_extra_train": copies_of(extra_train), "tune_epochs": tune_epochs,
                      "own_ua_mean": statistics.mean(f["part_ua"]["own"] for f in results),
                      "embedding_ua_mean": statistics.mean(f["part_ua"]["embedding"] for f in results)}
     if "extra_train" in reps[0]:
@@ -321,6 +361,7 @@ class FusionRecipe(NamedTuple):
     taps: tuple[str, ...]
     mixup: float
     pooling: str
+    tune_epochs: int  # block 4 fine-tuned for this many epochs (0: frozen)
 
 
 def recipe_from_cv(report_path: Path) -> FusionRecipe:
@@ -334,7 +375,9 @@ def recipe_from_cv(report_path: Path) -> FusionRecipe:
     cross-fitting it (`ece_crossfit`) gives the lower ECE; the taps the
     head read (`embedding` for a report from before they were chosen), its
     mixup alpha (0 for a report from before it had one) and its pooling
-    ("whole" for a report from before there was another)."""
+    ("whole" for a report from before there was another); the median over
+    the folds of the epochs block 4 was tuned for (0: frozen, as in a
+    report from before the tuning)."""
     rep = json.loads(Path(report_path).read_text())
     folds = rep["folds"]
     settings = Counter((f["head"]["weight_decay"], f["head"]["hidden"]) for f in folds)
@@ -343,9 +386,10 @@ def recipe_from_cv(report_path: Path) -> FusionRecipe:
                    if settings[(f["head"]["weight_decay"], f["head"]["hidden"])] == top)
     temperature = rep.get("temperature_held_out", statistics.median(f["temperature"] for f in folds))
     taps = tuple(rep.get("fusion", {}).get("head_taps", ["embedding"]))
+    tune_epochs = int(round(statistics.median(f.get("tune", {}).get("epochs", 0) for f in folds)))
     return FusionRecipe(setting, round(statistics.median(f["fusion_weight"] for f in folds), 4), temperature, taps,
                         float(rep.get("fusion", {}).get("head_mixup", 0.0)),
-                        rep.get("fusion", {}).get("head_pooling", "whole"))
+                        rep.get("fusion", {}).get("head_pooling", "whole"), tune_epochs)
 
 
 def export(own_model: Path, heads: HeadEnsemble, weight: float, temperature: float, feature_config: dict,
@@ -447,13 +491,20 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
     temperature: OUT/model.onnx + OUT/train.json."""
     import hashlib
 
-    setting, weight, temperature, taps, mixup, pooling = recipe_from_cv(from_cv)
+    setting, weight, temperature, taps, mixup, pooling, tune_epochs = recipe_from_cv(from_cv)
     check_head_copies(from_cv, extra_train)
     copies = [data.foreign(x) for x in extra_train]
     items = data.items + [it for c in copies for it in c]
-    heads = train_heads(encoder, pooled_embeddings(encoder, data, items, taps, pooling),
-                        np.array([it.label for it in items]), *setting, seeds=HEAD_SEEDS, taps=taps,
-                        mixup=mixup, pooling=pooling)
+    labels = np.array([it.label for it in items])
+    if tune_epochs:
+        # block 4 tuned on every actor for the folds' median number of epochs
+        block, _, _ = tuning.tune(
+            encoder, block3_sequences(encoder, data, items, pooling), np.arange(len(items)), labels,
+            lambda x, y: train_heads(encoder, x, y, *setting, seeds=1, taps=taps, mixup=mixup, pooling=pooling),
+            tune_epochs, seed=0)
+        encoder = tuning.tuned_encoder(encoder, block)
+    heads = train_heads(encoder, pooled_embeddings(encoder, data, items, taps, pooling), labels, *setting,
+                        seeds=HEAD_SEEDS, taps=taps, mixup=mixup, pooling=pooling)
     out = Path(out)
     path = export(own_model, heads, weight, temperature, data.feature_config, version, description,
                   out / "model.onnx")
@@ -462,7 +513,7 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
     (out / "train.json").write_text(json.dumps({
         "version": version, "description": description, "from_cv": str(from_cv),
         "head": {"weight_decay": setting[0], "hidden": setting[1], "seeds": HEAD_SEEDS, "epochs": HEAD_EPOCHS,
-                 "taps": list(taps), "mixup": mixup, "pooling": pooling},
+                 "taps": list(taps), "mixup": mixup, "pooling": pooling, "tune_epochs": tune_epochs},
         "fusion_weight": weight, "temperature": temperature,
         "own_model": {"path": str(own_model), "sha256": hashlib.sha256(Path(own_model).read_bytes()).hexdigest()},
         "actors": sorted({it.actor for it in data.items}), "n_segments": len(items),

@@ -169,6 +169,16 @@ def _copies_lines(rep: dict) -> list[str]:
     return []
 
 
+def _tune_lines(rep: dict) -> list[str]:
+    """A fusion whose heads read a fine-tuned block 4 (`fuse-cv --tune-epochs`): the epochs each fold kept."""
+    most = rep.get("fusion", {}).get("tune_epochs")
+    if not most:
+        return []
+    kept = " / ".join(str(f.get("tune", {}).get("epochs", 0)) for f in rep["folds"])
+    return [f"- Block 4 of the speech network fine-tuned on each fold's training actors, up to {most} epochs, "
+            f"the epoch chosen on validation log-loss: kept {kept} (folds in order; 0: frozen)"]
+
+
 def markdown(rep: dict) -> str:
     r = rep["recipe"]
     ens = rep.get("ensemble")
@@ -215,6 +225,7 @@ def markdown(rep: dict) -> str:
               f"{cbv['without'] * 100:.2f}% without" if (cbv := cb.get("validation")) else "")]
           if (cb := rep.get("class_bias_crossfit")) else []),
         *_copies_lines(rep),
+        *_tune_lines(rep),
         f"- Parameters: {rep['n_parameters']} ({rep['model_size_bytes_fp32'] / 1024:.0f} KiB fp32)",
         f"- Training time (all folds, CPU): {rep['train_time_s_total'] / 60:.1f} min",
         f"- Features: `{json.dumps(rep['feature_config'], separators=(',', ':'))}`",

@@ -136,26 +136,37 @@ class SpeechEmbedding(nn.Module):
         out: dict[str, torch.Tensor] = {}
         x = bands
         for i, op in enumerate(self.ops[: max(wanted) + 1]):
-            kind = op[0]
-            if kind == "pad":
-                x = F.pad(x, (1, 1)).unsqueeze(1)  # [B, 1, T, 34]
-            elif kind == "conv":
-                x = F.conv2d(x, getattr(self, f"w{op[1]}"), getattr(self, f"b{op[1]}"), padding=op[2])
-            elif kind == "affine":
-                x = x * getattr(self, f"s{op[1]}") + getattr(self, f"o{op[1]}")
-            elif kind == "relu":
-                x = torch.relu(x)
-            elif kind == "leaky":
-                x = F.leaky_relu(x, op[1])
-            elif kind == "floor":
-                x = torch.clamp(x, min=op[1])
-            elif kind == "maxpool":
-                x = F.max_pool2d(x, op[1], op[2])
-            # "nhwc-to-nchw": done with the padding (the channel axis is 1 wide);
-            # "nchw-to-ntc": the caller's (`forward`)
+            x = self.step(op, x)
             if i in wanted:
                 out[wanted[i]] = x
         return [out[n] for n in names]
+
+    def step(self, op: tuple, x: torch.Tensor, conv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """One operation of `ops` on x; `conv` (weight, bias) replaces a
+        convolution's own (a fine-tuned copy: `experiments/finetune_block.py`)."""
+        kind = op[0]
+        if kind == "pad":
+            return F.pad(x, (1, 1)).unsqueeze(1)  # [B, 1, T, 34]
+        if kind == "conv":
+            w, b = conv if conv is not None else (getattr(self, f"w{op[1]}"), getattr(self, f"b{op[1]}"))
+            return F.conv2d(x, w, b, padding=op[2])
+        if kind == "affine":
+            return x * getattr(self, f"s{op[1]}") + getattr(self, f"o{op[1]}")
+        if kind == "relu":
+            return torch.relu(x)
+        if kind == "leaky":
+            return F.leaky_relu(x, op[1])
+        if kind == "floor":
+            return torch.clamp(x, min=op[1])
+        if kind == "maxpool":
+            return F.max_pool2d(x, op[1], op[2])
+        # "nhwc-to-nchw": done with the padding (the channel axis is 1 wide);
+        # "nchw-to-ntc": the caller's (`forward`)
+        return x
+
+    def ops_between(self, after: str, upto: str) -> list[tuple]:
+        """The operations that lead from tap `after` to tap `upto`."""
+        return self.ops[self._tap_index(after) + 1: self._tap_index(upto) + 1]
 
     def tap_lengths(self, frames: torch.Tensor, name: str) -> torch.Tensor:
         """How many time steps of tap `name` each utterance of `frames` band
@@ -218,6 +229,30 @@ def _masked_moments(a: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, 
     return mean, (((a - mean.unsqueeze(1)) ** 2) * w).sum(1) / n
 
 
+def pool_over_time(a: torch.Tensor, steps: torch.Tensor | None, pooling: str) -> tuple[list[torch.Tensor],
+                                                                                       list[torch.Tensor]]:
+    """One tap's activations a [B, T', V] (channel-major values) pooled over
+    time: ([mean, standard deviation] over each utterance's `steps` steps,
+    and for `pooling` "halves" [the first half's mean, deviation, the rest's
+    mean, deviation], else []). `steps` None: every step counts (the
+    exported graph: a ReduceMean, no mask)."""
+    if steps is None:
+        mean = a.mean(1)
+        var = ((a - mean.unsqueeze(1)) ** 2).mean(1)
+        steps, within = torch._shape_as_tensor(a)[1:2], None
+    else:
+        within = torch.arange(a.shape[1])[None, :] < steps[:, None]
+        mean, var = _masked_moments(a, within)
+    whole, halves = [mean, torch.sqrt(var + 1e-12)], []
+    if pooling == "halves":
+        half = torch.clamp(torch.div(steps, 2, rounding_mode="floor"), min=1)
+        first = torch.arange(a.shape[1])[None, :] < half[:, None]
+        for part in ((first, ~first) if within is None else (first & within, ~first & within)):
+            mean, var = _masked_moments(a, part)
+            halves += [mean, torch.sqrt(var + 1e-12)]
+    return whole, halves
+
+
 class EmbeddingHead(nn.Module):
     """On features [B, T, F] (the last 32 columns: speech-embedding bands):
     `pooled`, the mean and standard deviation over the utterance of the
@@ -253,22 +288,10 @@ class EmbeddingHead(nn.Module):
         bands = scaled_bands(x, lengths)
         parts, halves = [], []
         for name, a in zip(self.taps, self.encoder.taps(bands, self.taps)):
-            a = a.transpose(1, 2).flatten(2)  # [B, C, T', F'] -> [B, T', C * F'] (channel-major)
-            if lengths is None:  # every step counts (the exported graph: a ReduceMean, no mask)
-                mean = a.mean(1)
-                var = ((a - mean.unsqueeze(1)) ** 2).mean(1)
-                steps, within = torch._shape_as_tensor(a)[1:2], None
-            else:
-                steps = self.encoder.tap_lengths(lengths.clamp_min(WINDOW), name)
-                within = torch.arange(a.shape[1])[None, :] < steps[:, None]
-                mean, var = _masked_moments(a, within)
-            parts += [mean, torch.sqrt(var + 1e-12)]
-            if self.pooling == "halves":
-                half = torch.clamp(torch.div(steps, 2, rounding_mode="floor"), min=1)
-                first = torch.arange(a.shape[1])[None, :] < half[:, None]
-                for part in ((first, ~first) if within is None else (first & within, ~first & within)):
-                    mean, var = _masked_moments(a, part)
-                    halves += [mean, torch.sqrt(var + 1e-12)]
+            steps = None if lengths is None else self.encoder.tap_lengths(lengths.clamp_min(WINDOW), name)
+            whole, split = pool_over_time(a.transpose(1, 2).flatten(2), steps, self.pooling)
+            parts += whole
+            halves += split
         # the order of crnn-se-11's one tap: every mean, then every deviation
         return torch.cat(parts[0::2] + parts[1::2] + halves, dim=-1)
 

@@ -9,6 +9,7 @@ interpreter must give the same embeddings from one pass over the sequence.
 
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
 import unittest
@@ -18,9 +19,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
+import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 
-from ser_train import DEFAULT_FEATURE_CONFIG, data, fusion, priors
+from ser_train import DEFAULT_FEATURE_CONFIG, data, fusion, priors, tuning
 from ser_train.export import export_onnx
 from ser_train import nets
 from ser_train.speech_embedding import EmbeddingHead, SpeechEmbedding, scaled_bands
@@ -150,6 +152,19 @@ class SpeechEmbeddingTests(unittest.TestCase):
         with self.assertRaises(ValueError) as e:
             net.taps(x, ("block9",))
         self.assertIn("block1, block2", str(e.exception))
+        # the operations between two taps take one to the other (the fine-tuning
+        # experiment runs them on), and a convolution given other weights uses them
+        between = net.ops_between("block3", "block4")
+        self.assertEqual([op[0] for op in between].count("conv"), 4)
+        self.assertEqual(between[-1][0], "maxpool")
+        with torch.no_grad():
+            y = block3
+            for op in between:
+                y = net.step(op, y)
+            torch.testing.assert_close(y, block4)
+            first = next(op for op in between if op[0] == "conv")
+            w, b = getattr(net, f"w{first[1]}"), getattr(net, f"b{first[1]}")
+            torch.testing.assert_close(net.step(first, block3, (2 * w, 2 * b)), 2 * net.step(first, block3))
         # the pooled width: means then deviations of every value of every tap
         head = EmbeddingHead(net, hidden=0, taps=("block3", "block4"))
         self.assertEqual(head.mlp[0].in_features, 2 * 6 * C)
@@ -275,7 +290,8 @@ class RecipeFromCvTests(unittest.TestCase):
             # a report from before the taps were chosen: the head read the embeddings
             # and was trained without mixup
             # and pooled the whole utterance
-            self.assertEqual(fusion.recipe_from_cv(path), ((10.0, 256), 0.7, 0.89, ("embedding",), 0.0, "whole"))
+            # and kept the network frozen
+            self.assertEqual(fusion.recipe_from_cv(path), ((10.0, 256), 0.7, 0.89, ("embedding",), 0.0, "whole", 0))
             path.write_text(json.dumps({"folds": folds, "temperature_held_out": 0.89,
                                         "fusion": {"head_taps": ["block3", "block4"], "head_mixup": 0.4,
                                                    "head_pooling": "halves"}}))
@@ -283,6 +299,95 @@ class RecipeFromCvTests(unittest.TestCase):
             self.assertEqual((recipe.taps, recipe.mixup, recipe.pooling), (("block3", "block4"), 0.4, "halves"))
             path.write_text(json.dumps({"folds": folds}))  # a report from before the held-out fit
             self.assertEqual(fusion.recipe_from_cv(path).temperature, 0.82)
+            # block 4 tuned for the folds' median number of epochs
+            tuned = [{**f, "tune": {"epochs": e}} for f, e in zip(folds, (2, 5, 4))]
+            path.write_text(json.dumps({"folds": tuned}))
+            self.assertEqual(fusion.recipe_from_cv(path).tune_epochs, 4)
+
+
+class TuningTests(unittest.TestCase):
+    """Fine-tuning block 4 (`ser_train.tuning`, `fuse-cv --tune-epochs`)."""
+
+    @staticmethod
+    def dump(lengths: list[int], seed: int) -> data.Features:
+        rng = np.random.default_rng(seed)
+        # each clip its own spectral tilt and loudness contour, so the clips differ as wholes
+        feats = np.concatenate([60 + rng.normal(0, 5) * np.linspace(-1, 1, 32)[None, :]
+                                + rng.normal(0, 10) * np.sin(np.linspace(0, rng.uniform(1, 6), n))[:, None]
+                                + rng.normal(0, 10, (n, 32)) for n in lengths]).astype(np.float32)
+        offsets = np.cumsum([0, *lengths])
+        items = [data.Item(f"clip{i}.wav", 1 + i % 4, i % 8, 0, int(o), n)
+                 for i, (o, n) in enumerate(zip(offsets, lengths))]
+        return data.Features(feats, items, {"speech_embedding": True}, Path("/dumps/clean"))
+
+    def test_the_sequences_pool_as_the_exported_head_does(self):
+        encoder = SpeechEmbedding(small_network()).eval()
+        feats = self.dump([40, 76, 90, 131, 200, 77], 1)  # shorter than one window too
+        for pooling in ("whole", "halves"):
+            seqs = fusion.block3_sequences(encoder, feats, feats.items, pooling)
+            got = seqs.all_pooled(tuning.TrainableBlock(encoder), batch=4)  # batches of mixed lengths
+            want = fusion.pooled_embeddings(encoder, feats, feats.items, tuning.TAPS, pooling)
+            np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4, err_msg=pooling)
+
+    def test_the_tuned_block_is_the_one_the_graph_runs(self):
+        encoder = SpeechEmbedding(small_network()).eval()
+        block = tuning.TrainableBlock(encoder)
+        x = torch.tensor(np.random.default_rng(2).normal(60, 10, (1, 150, 32)), dtype=torch.float32)
+        with torch.no_grad():
+            a3, a4 = encoder.taps(scaled_bands(x, None), tuning.TAPS)
+            torch.testing.assert_close(block(a3), a4)  # untouched: the frozen block
+            for w in block.weights:
+                w.mul_(1.5)
+            tuned = tuning.tuned_encoder(encoder, block)
+            t3, t4 = tuned.taps(scaled_bands(x, None), tuning.TAPS)
+            torch.testing.assert_close(t3, a3)  # blocks 1-3 stay as they were
+            torch.testing.assert_close(t4, block(a3))
+            self.assertGreater(float((t4 - a4).abs().max()), 1e-3)
+            # and the original is left alone
+            torch.testing.assert_close(encoder.taps(scaled_bands(x, None), tuning.TAPS)[1], a4)
+
+    def test_tuning_moves_the_block_reproducibly_and_keeps_the_best_epoch(self):
+        encoder = SpeechEmbedding(small_network()).eval()
+        lengths = [int(n) for n in np.random.default_rng(3).integers(80, 160, 96)]
+        feats = self.dump(lengths, 3)
+        y = np.array([it.label for it in feats.items])
+        seqs = fusion.block3_sequences(encoder, feats, feats.items, "whole")
+        rows = np.arange(len(y))
+
+        def fit(x: np.ndarray, labels: np.ndarray) -> fusion.HeadEnsemble:
+            return fusion.train_heads(encoder, x, labels, 1e-2, 0, seeds=1, taps=tuning.TAPS)
+
+        # the block trains through a held copy of the head fitted on the frozen block's
+        # values: a value that did not vary is divided by a floor instead of its 1e-6
+        fitted = fit(seqs.all_pooled(tuning.TrainableBlock(encoder)), y)
+        flat = copy.deepcopy(fitted)
+        flat.first.std[0] = 1e-9
+        floored = tuning.held(flat)
+        floor = tuning.STD_FLOOR * float(flat.first.std.median())
+        self.assertAlmostEqual(float(floored.first.std[0]), floor, places=12)
+        torch.testing.assert_close(floored.first.std[1:], flat.first.std[1:].clamp_min(floor))
+        self.assertAlmostEqual(float(flat.first.std[0]), 1e-9, places=15)  # a copy: the fitted head is as it was
+        self.assertFalse(any(q.requires_grad for q in floored.parameters()))
+        # (whether it learns is the fuse-cv run's to say: this small network's values vary
+        # by 1e-4, too sharp a loss for any step size to lower it here)
+        block, epochs, losses = tuning.tune(encoder, seqs, rows, y, fit, 1, seed=0)
+        self.assertEqual((epochs, losses), (1, []))  # no validation rows: every epoch, the last block
+        self.assertGreater(max(float((w - v).abs().max()) for w, v in zip(block.weights, tuning.TrainableBlock(
+            encoder).weights)), 1e-4)
+        block, _, _ = tuning.tune(encoder, seqs, rows, y, fit, 3, seed=0)
+        again, _, _ = tuning.tune(encoder, seqs, rows, y, fit, 3, seed=0)
+        for w, v in zip(block.weights, again.weights):
+            torch.testing.assert_close(w, v)  # the same seed, the same block
+        # with validation rows: every epoch's loss, and the block of the lowest
+        best, epoch, losses = tuning.tune(encoder, seqs, rows[:64], y[:64], fit, 3, seed=0,
+                                          val_rows=rows[64:], y_val=y[64:])
+        self.assertEqual(len(losses), 4)
+        self.assertEqual(epoch, int(np.argmin(losses)))
+        x = seqs.all_pooled(best)
+        heads = fit(x[:64], y[:64])
+        with torch.no_grad():
+            val = float(F.nll_loss(heads.from_pooled(torch.tensor(x[64:])), torch.tensor(y[64:])))
+        self.assertAlmostEqual(val, min(losses), places=5)
 
 
 class HeadCopiesTests(unittest.TestCase):
@@ -318,6 +423,14 @@ class HeadCopiesTests(unittest.TestCase):
                          ["- Augmented training copies of the own nets: `random` seed 1",
                           "- Augmented training copies of the speech-embedding heads: `random-room` seed 1"])
         self.assertEqual(report._copies_lines({"extra_train": own}), ["- Augmented training copies: `random` seed 1"])
+        # and whether the heads read a tuned block 4, for how many epochs in each fold
+        folds = [{"tune": {"epochs": e}} for e in (6, 0, 3)]
+        self.assertEqual(report._tune_lines({"fusion": {"tune_epochs": 6}, "folds": folds}),
+                         ["- Block 4 of the speech network fine-tuned on each fold's training actors, up to 6 "
+                          "epochs, the epoch chosen on validation log-loss: kept 6 / 0 / 3 (folds in order; "
+                          "0: frozen)"])
+        self.assertEqual(report._tune_lines({"fusion": {"tune_epochs": 0}, "folds": folds}), [])
+        self.assertEqual(report._tune_lines({"folds": folds}), [])
 
 
 if __name__ == "__main__":

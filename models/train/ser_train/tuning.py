@@ -1,0 +1,177 @@
+"""Fine-tuning the last block the head reads (`fuse-cv --tune-epochs`).
+
+The head reads the pretrained network at the ends of its third and fourth
+blocks (`fusion.HEAD_TAPS`). Blocks 1-3 stay frozen; a copy of block 4's
+four convolutions learns on the fold's training actors (clean and augmented
+segments), through the head: each epoch trains the block with the head held
+(Adam, minibatches of similar lengths), then refits the head on the new
+pooled values. With validation actors the epoch with the lowest validation
+log-loss is kept (epoch 0: the frozen block); `fuse-final` runs the folds'
+median number of epochs on every actor. The tuned block goes into the
+exported graph in place of the frozen one (`tuned_encoder`): the same
+operations, other weights, so the same size and speed.
+
+Block 3's activations do not change, so they are computed once per segment
+(`Sequences`) and only block 4 runs while tuning.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .speech_embedding import WINDOW, SpeechEmbedding, pool_over_time, scaled_bands
+
+TAPS = ("block3", "block4")  # the head's taps a tuning needs: block 3 frozen, block 4 learning
+TUNE_LR = 1e-3
+TUNE_BATCH = 32
+# while the block trains, the held heads divide by at least this share of
+# their median standard deviation: a value that hardly varied over the
+# training rows (a unit the frozen block leaves at its floor) would turn the
+# block's first small step into a huge standardised one
+STD_FLOOR = 0.01
+
+
+class Block3(nn.Module):
+    """features [1, T, F] -> the frozen block 3's activations [1, C, T3, F3]
+    (every frame counts, as in the exported graph)."""
+
+    def __init__(self, encoder: SpeechEmbedding):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder.taps(scaled_bands(x, None), (TAPS[0],))[0]
+
+
+class TrainableBlock(nn.Module):
+    """The network's operations from block 3's end to block 4's, with
+    trainable copies of their convolutions' weights and biases."""
+
+    def __init__(self, encoder: SpeechEmbedding):
+        super().__init__()
+        self.encoder = encoder
+        self.ops = encoder.ops_between(*TAPS)
+        self.convs = [op[1] for op in self.ops if op[0] == "conv"]
+        self.weights = nn.ParameterList(nn.Parameter(getattr(encoder, f"w{k}").clone()) for k in self.convs)
+        self.biases = nn.ParameterList(nn.Parameter(getattr(encoder, f"b{k}").clone()) for k in self.convs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Block 3's activations [B, C, T3, F3] -> block 4's [B, C', T4, F4]."""
+        index = {k: i for i, k in enumerate(self.convs)}
+        for op in self.ops:
+            i = index.get(op[1]) if op[0] == "conv" else None
+            x = self.encoder.step(op, x, None if i is None else (self.weights[i], self.biases[i]))
+        return x
+
+
+def tuned_encoder(encoder: SpeechEmbedding, block: TrainableBlock) -> SpeechEmbedding:
+    """A copy of the network with `block`'s weights in place of block 4's
+    (what the head and the exported graph then run)."""
+    tuned = copy.deepcopy(encoder)
+    with torch.no_grad():
+        for k, w, b in zip(block.convs, block.weights, block.biases):
+            getattr(tuned, f"w{k}").copy_(w)
+            getattr(tuned, f"b{k}").copy_(b)
+    return tuned
+
+
+class Sequences:
+    """Block 3's activations of a list of items (`block3[i]`: [C, T3, F3])
+    and how many steps of blocks 3 and 4 each fills."""
+
+    def __init__(self, encoder: SpeechEmbedding, block3: list[np.ndarray], frames: list[int], pooling: str):
+        self.block3 = [torch.as_tensor(b) for b in block3]
+        n = torch.tensor([max(f, WINDOW) for f in frames])
+        self.steps3, self.steps4 = (encoder.tap_lengths(n, t) for t in TAPS)
+        self.pooling = pooling
+        bad = [i for i, (b, s) in enumerate(zip(self.block3, self.steps3)) if b.shape[1] != int(s)]
+        if bad:
+            raise ValueError(f"item {bad[0]}: {self.block3[bad[0]].shape[1]} steps of block 3, "
+                             f"expected {int(self.steps3[bad[0]])}")
+
+    def __len__(self) -> int:
+        return len(self.block3)
+
+    def pooled(self, block: TrainableBlock, idx: np.ndarray) -> torch.Tensor:
+        """The head's input for items `idx`, in `EmbeddingHead.pooled`'s order
+        (every mean, every deviation, then each tap's halves)."""
+        first = self.block3[idx[0]]
+        a3 = first.new_zeros(len(idx), first.shape[0], int(self.steps3[idx].max()), first.shape[2])
+        for j, i in enumerate(idx):
+            a3[j, :, : self.steps3[i]] = self.block3[i]
+        # past an utterance's end: zeros in, never read out (block 4 does not pad time)
+        (w3, h3), (w4, h4) = (pool_over_time(a.transpose(1, 2).flatten(2), s, self.pooling)
+                              for a, s in ((a3, self.steps3[idx]), (block(a3), self.steps4[idx])))
+        return torch.cat([w3[0], w4[0], w3[1], w4[1]] + h3 + h4, dim=-1)
+
+    @torch.no_grad()
+    def all_pooled(self, block: TrainableBlock, batch: int = 128) -> np.ndarray:
+        order = np.argsort(self.steps3.numpy(), kind="stable")
+        parts = [(order[k: k + batch], self.pooled(block, order[k: k + batch]).numpy())
+                 for k in range(0, len(order), batch)]
+        out = np.zeros((len(self), parts[0][1].shape[1]), np.float32)
+        for rows, values in parts:
+            out[rows] = values
+        return out
+
+
+def held(heads: nn.Module) -> nn.Module:
+    """A copy of refitted heads (`fusion.HeadEnsemble`) to train the block
+    through: their standard deviations floored (`STD_FLOOR`), their own
+    weights out of the gradient."""
+    heads = copy.deepcopy(heads).requires_grad_(False)
+    std = heads.first.std
+    std.clamp_(min=STD_FLOOR * float(std.median()))
+    return heads
+
+
+def tune(encoder: SpeechEmbedding, seqs: Sequences, train_rows: np.ndarray, y_train: np.ndarray,
+         fit_head: Callable[[np.ndarray, np.ndarray], nn.Module], epochs: int, seed: int,
+         val_rows: np.ndarray | None = None, y_val: np.ndarray | None = None) -> tuple[TrainableBlock, int, list]:
+    """Block 4 trained for `epochs` epochs on `train_rows` of `seqs` through
+    heads `fit_head(pooled rows, labels)` refitted after each epoch (their
+    `from_pooled` gives log-probabilities). With validation rows: the block
+    of the epoch with the lowest validation log-loss (0: untouched), that
+    epoch and every epoch's loss; without: the last one, `epochs`, []."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    block = TrainableBlock(encoder)
+    opt = torch.optim.Adam(block.parameters(), lr=TUNE_LR)
+    yt = torch.tensor(y_train)
+
+    def refit() -> tuple[nn.Module, float | None]:
+        x = seqs.all_pooled(block)
+        heads = fit_head(x[train_rows], y_train)
+        if val_rows is None:
+            return heads, None
+        with torch.no_grad():
+            return heads, float(F.nll_loss(heads.from_pooled(torch.tensor(x[val_rows])), torch.tensor(y_val)))
+
+    heads, loss = refit()
+    losses, best = [loss], (loss, 0, copy.deepcopy(block.state_dict()))
+    steps3 = seqs.steps3[train_rows].numpy()
+    for epoch in range(1, epochs + 1):
+        # batches of similar lengths (sorted with a little noise), in random order
+        order = np.argsort(steps3 + rng.uniform(0, 3, len(steps3)))
+        batches = [order[k: k + TUNE_BATCH] for k in range(0, len(order), TUNE_BATCH)]
+        block.train()
+        through = held(heads)
+        for i in rng.permutation(len(batches)):
+            b = batches[i]
+            opt.zero_grad()
+            F.nll_loss(through.from_pooled(seqs.pooled(block, train_rows[b])), yt[b]).backward()
+            opt.step()
+        heads, loss = refit()
+        losses.append(loss)
+        if loss is not None and loss < best[0]:
+            best = (loss, epoch, copy.deepcopy(block.state_dict()))
+    if val_rows is None:
+        return block, epochs, []
+    block.load_state_dict(best[2])
+    return block, best[1], losses
