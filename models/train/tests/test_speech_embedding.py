@@ -345,6 +345,19 @@ class TuningTests(unittest.TestCase):
             self.assertGreater(float((t4 - a4).abs().max()), 1e-3)
             # and the original is left alone
             torch.testing.assert_close(encoder.taps(scaled_bands(x, None), tuning.TAPS)[1], a4)
+        # the heads fuse-final saves carry the tuned block: loaded on the frozen network
+        # (as make_parity_fixture.py does), they run the tuned one
+        pooled = np.random.default_rng(3).normal(size=(16, 6 * 6 * C)).astype(np.float32)
+        heads = fusion.train_heads(tuned, pooled, np.arange(16) % 8, 1e-2, 0, seeds=2, taps=tuning.TAPS,
+                                   pooling="halves")
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.save(heads.state_dict(), Path(tmp) / "heads.pt")
+            (Path(tmp) / "train.json").write_text(json.dumps({"head": {
+                "taps": list(tuning.TAPS), "hidden": 0, "seeds": 2, "pooling": "halves"}}))
+            loaded = fusion.load_heads(Path(tmp), SpeechEmbedding(small_network()).eval())
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(x), heads(x))
+            torch.testing.assert_close(loaded.first.encoder.taps(scaled_bands(x, None), tuning.TAPS)[1], t4)
 
     def test_tuning_moves_the_block_reproducibly_and_keeps_the_best_epoch(self):
         encoder = SpeechEmbedding(small_network()).eval()
