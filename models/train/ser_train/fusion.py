@@ -268,17 +268,19 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
                 lambda x, y: train_heads(encoder, x, y, *setting, seeds=1, taps=taps, mixup=mixup, pooling=pooling),
                 tune_epochs, seed=k, val_rows=rows_val, y_val=_labels(groups["val"]).numpy())
             fold_encoder = tuning.tuned_encoder(encoder, block)
-            fold_pooled = seqs.all_pooled(block)
+            tuned_pooled = seqs.all_pooled(block)
             tuned = {"epochs": epoch, "val_log_loss": losses, "setting_frozen": list(setting)}
 
-            def emb_of(items: list[Item]) -> np.ndarray:  # noqa: F811  (this fold's tuned block)
-                return fold_pooled[[row[id(it)] for it in items]]
+            def fold_emb(items: list[Item]) -> np.ndarray:  # this fold's tuned block; `emb_of` stays frozen
+                return tuned_pooled[[row[id(it)] for it in items]]
 
-            x_tr, x_val = emb_of(tr_items), emb_of(groups["val"])
+            x_tr, x_val = fold_emb(tr_items), fold_emb(groups["val"])
             setting = choose(x_tr, x_val)
+        else:
+            fold_emb = emb_of
         heads = train_heads(fold_encoder, x_tr, y_tr, *setting, seeds=HEAD_SEEDS, taps=taps, mixup=mixup,
                             pooling=pooling)
-        emb = {g: head_log_probs(heads, emb_of(items)) for g, items in groups.items()}
+        emb = {g: head_log_probs(heads, fold_emb(items)) for g, items in groups.items()}
         # the weight and the temperature of the fused logits: the pair with the
         # lowest validation log-loss (smoother than validation UA over 4 actors,
         # which picked erratic weights)
