@@ -143,10 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     fcv.add_argument("--head-pooling", choices=tuple(POOLINGS), default=None,
                      help="how the head pools each tap over time: whole (each value's mean and standard "
                           "deviation over the utterance) or halves (those, then each half's: three times "
-                          "the values); fuse-final pools as the report did (default: the shipped recipe's)")
+                          "the values); fuse-final pools as the report did (default: the shipped recipe's, halves; "
+                          "crnn-se-12 and earlier: whole)")
     fcv.add_argument("--head-widths", default=None, metavar="N,…",
                      help="the hidden widths the head's grid may choose, comma-separated, 0 for a linear "
-                          "head (default: 0,256; 0 alone keeps a halves head inside the 10 MB budget)")
+                          "head; the grid has 0 and 256 (default: the shipped recipe's, 0 alone, which keeps a "
+                          "halves head inside the 10 MB budget; crnn-se-12 and earlier: 0,256)")
     fcv.add_argument("--tune-epochs", type=int, default=None, metavar="N",
                      help="fine-tune the network's block 4 (its last block the head reads; blocks 1-3 stay "
                           "frozen) on each fold's training actors for up to N epochs, the number chosen on "
@@ -292,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"--head-mixup: {a.head_mixup} is negative (0 turns mixup off)")
             mixup = fusion.HEAD_MIXUP if a.head_mixup is None else a.head_mixup
             try:
-                widths = tuple(int(w) for w in a.head_widths.split(",")) if a.head_widths else fusion.HEAD_WIDTHS
+                widths = (tuple(int(w) for w in a.head_widths.split(",")) if a.head_widths
+                          else fusion.HEAD_CHOSEN_WIDTHS)
             except ValueError:
                 raise SystemExit(f"--head-widths: {a.head_widths!r} is not a comma-separated list of "
                                  f"widths ({','.join(map(str, fusion.HEAD_WIDTHS))})") from None

@@ -26,7 +26,7 @@ import tempfile
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -41,7 +41,10 @@ from .ensemble import (_calibrated, _labels, _pooled, _scores, common_folds, cro
 from .speech_embedding import EmbeddingHead, SpeechEmbedding
 from .train import fit_temperature, per_file
 
-HEAD_WIDTHS = (0, 256)  # the head's hidden widths the grid tries (0: a linear head); `fuse-cv --head-widths`
+HEAD_WIDTHS = (0, 256)  # the head's hidden widths the grid can try (0: a linear head); `fuse-cv --head-widths`
+# the widths `fuse-cv` lets the grid choose unless told: the shipped recipe's,
+# linear heads only (a 256-unit head on the halves' values is over the 10 MB budget)
+HEAD_CHOSEN_WIDTHS = (0,)
 HEAD_GRID = [(wd, hidden) for wd in (1e-3, 1e-2, 1e-1, 1.0, 3.0, 10.0, 30.0, 100.0) for hidden in HEAD_WIDTHS]
 HEAD_SEEDS = 5
 HEAD_EPOCHS = 300
@@ -56,8 +59,9 @@ HEAD_MIXUP = 0.0
 # on its own. Its keyword-spotting output (`embedding`) has discarded much
 # of how a thing was said; chosen on validation actors (model card)
 HEAD_TAPS = ("block3", "block4")
-# how the head pools each tap over time (`speech_embedding.POOLINGS`; `fuse-cv --head-pooling`)
-HEAD_POOLING = "whole"
+# how the head pools each tap over time (`speech_embedding.POOLINGS`; `fuse-cv --head-pooling`):
+# the shipped recipe's, the whole utterance and each half (crnn-se-12 and before: "whole")
+HEAD_POOLING = "halves"
 # fine-tuning block 4 (`tuning`, `fuse-cv --tune-epochs`): at most this many
 # epochs, the number chosen per fold on validation log-loss; 0 keeps the
 # network frozen, as every shipped model (the tune6 run of the model card is
@@ -150,6 +154,28 @@ def block3_sequences(encoder: SpeechEmbedding, data: Features, items: list[Item]
                             [it.frames for it in items], pooling)
 
 
+def frozen_values(encoder: SpeechEmbedding, data: Features, items: list[Item], taps: tuple[str, ...],
+                  pooling: str, seqs: tuning.Sequences | None = None) -> np.ndarray:
+    """The frozen network's pooled values of `items` (`pooled_embeddings`);
+    with their block-3 activations at hand (`seqs`, made for tuning), the
+    frozen block 4 runs on those instead of the whole network again (the
+    same values to float rounding)."""
+    if seqs is None:
+        return pooled_embeddings(encoder, data, items, taps, pooling)
+    if tuple(taps) != tuning.TAPS or seqs.pooling != pooling or len(seqs) != len(items):
+        raise ValueError(f"block-3 sequences of {len(seqs)} items pooled {seqs.pooling} cannot give the values "
+                         f"of {len(items)} items at {','.join(taps)} pooled {pooling}")
+    return seqs.all_pooled(tuning.TrainableBlock(encoder))
+
+
+def head_fitter(encoder: SpeechEmbedding, setting: tuple[float, int], taps: tuple[str, ...], mixup: float,
+                pooling: str) -> Callable[[np.ndarray, np.ndarray], "HeadEnsemble"]:
+    """One head with `setting` (weight decay, hidden width) fitted on pooled
+    rows and their labels: what the grid compares and `tuning.tune` refits
+    after each epoch."""
+    return lambda x, y: train_heads(encoder, x, y, *setting, seeds=1, taps=taps, mixup=mixup, pooling=pooling)
+
+
 def train_heads(encoder: SpeechEmbedding, x: np.ndarray, y: np.ndarray, weight_decay: float, hidden: int,
                 seeds: int, taps: tuple[str, ...] = ("embedding",), mixup: float = 0.0,
                 pooling: str = "whole") -> HeadEnsemble:
@@ -198,7 +224,7 @@ def fused(own: torch.Tensor, emb: torch.Tensor, w: float) -> torch.Tensor:
 def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, out: Path,
                 extra_train: list[Features], eval_sets: dict[str, Features],
                 taps: tuple[str, ...] = HEAD_TAPS, mixup: float = HEAD_MIXUP, pooling: str = HEAD_POOLING,
-                widths: tuple[int, ...] = HEAD_WIDTHS, tune_epochs: int = TUNE_EPOCHS) -> dict:
+                widths: tuple[int, ...] = HEAD_CHOSEN_WIDTHS, tune_epochs: int = TUNE_EPOCHS) -> dict:
     """The fusion under the protocol, the head reading the network at
     `taps`, pooled with `pooling`, trained with `mixup` alpha, its hidden
     width one of `widths`; with `tune_epochs`, block 4 fine-tuned on each
@@ -224,8 +250,9 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
     # the frozen network is the same for every fold: every item of every dump embedded once
     # (keyed by the Item objects, which live as long as these lists)
     everything = [it for items in [data.items, *copies, *sets.values()] for it in items]
-    pooled = {id(it): v for it, v in zip(everything, pooled_embeddings(encoder, data, everything, taps, pooling))}
     seqs = block3_sequences(encoder, data, everything, pooling) if tune_epochs else None
+    values = frozen_values(encoder, data, everything, taps, pooling, seqs)
+    pooled = {id(it): v for it, v in zip(everything, values)}
     row = {id(it): i for i, it in enumerate(everything)}
     grid = [(wd, hidden) for wd, hidden in HEAD_GRID if hidden in widths]
     if not grid:
@@ -255,18 +282,16 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
 
         def choose(x_tr: np.ndarray, x_val: np.ndarray) -> tuple[float, int]:
             return min(grid, key=lambda s: float(F.nll_loss(
-                head_log_probs(train_heads(encoder, x_tr, y_tr, *s, seeds=1, taps=taps, mixup=mixup,
-                                           pooling=pooling), x_val),
+                head_log_probs(head_fitter(encoder, s, taps, mixup, pooling)(x_tr, y_tr), x_val),
                 _labels(groups["val"]))))
 
         setting = choose(x_tr, x_val)
         fold_encoder, tuned = encoder, None
         if tune_epochs:
             rows_tr, rows_val = (np.array([row[id(it)] for it in items]) for items in (tr_items, groups["val"]))
-            block, epoch, losses = tuning.tune(
-                encoder, seqs, rows_tr, y_tr,
-                lambda x, y: train_heads(encoder, x, y, *setting, seeds=1, taps=taps, mixup=mixup, pooling=pooling),
-                tune_epochs, seed=k, val_rows=rows_val, y_val=_labels(groups["val"]).numpy())
+            block, epoch, losses = tuning.tune(encoder, seqs, rows_tr, y_tr,
+                                               head_fitter(encoder, setting, taps, mixup, pooling), tune_epochs,
+                                               seed=k, val_rows=rows_val, y_val=_labels(groups["val"]).numpy())
             fold_encoder = tuning.tuned_encoder(encoder, block)
             tuned_pooled = seqs.all_pooled(block)
             tuned = {"epochs": epoch, "val_log_loss": losses, "setting_frozen": list(setting)}
@@ -501,13 +526,14 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
     labels = np.array([it.label for it in items])
     if tune_epochs:
         # block 4 tuned on every actor for the folds' median number of epochs
-        block, _, _ = tuning.tune(
-            encoder, block3_sequences(encoder, data, items, pooling), np.arange(len(items)), labels,
-            lambda x, y: train_heads(encoder, x, y, *setting, seeds=1, taps=taps, mixup=mixup, pooling=pooling),
-            tune_epochs, seed=0)
+        seqs = block3_sequences(encoder, data, items, pooling)
+        block, _, _ = tuning.tune(encoder, seqs, np.arange(len(items)), labels,
+                                  head_fitter(encoder, setting, taps, mixup, pooling), tune_epochs, seed=0)
         encoder = tuning.tuned_encoder(encoder, block)
-    heads = train_heads(encoder, pooled_embeddings(encoder, data, items, taps, pooling), labels, *setting,
-                        seeds=HEAD_SEEDS, taps=taps, mixup=mixup, pooling=pooling)
+        x = seqs.all_pooled(block)
+    else:
+        x = pooled_embeddings(encoder, data, items, taps, pooling)
+    heads = train_heads(encoder, x, labels, *setting, seeds=HEAD_SEEDS, taps=taps, mixup=mixup, pooling=pooling)
     out = Path(out)
     path = export(own_model, heads, weight, temperature, data.feature_config, version, description,
                   out / "model.onnx")

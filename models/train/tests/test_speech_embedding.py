@@ -328,6 +328,18 @@ class TuningTests(unittest.TestCase):
             got = seqs.all_pooled(tuning.TrainableBlock(encoder), batch=4)  # batches of mixed lengths
             want = fusion.pooled_embeddings(encoder, feats, feats.items, tuning.TAPS, pooling)
             np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4, err_msg=pooling)
+            # fuse-cv --tune-epochs takes its frozen values from the same sequences
+            # (blocks 1-3 run once), fuse-cv without it from the whole network
+            np.testing.assert_allclose(fusion.frozen_values(encoder, feats, feats.items, tuning.TAPS, pooling, seqs),
+                                       want, atol=1e-4, rtol=1e-4, err_msg=pooling)
+            np.testing.assert_array_equal(fusion.frozen_values(encoder, feats, feats.items, tuning.TAPS, pooling),
+                                          want)
+        # sequences of other items, or pooled otherwise, are refused rather than misread
+        seqs = fusion.block3_sequences(encoder, feats, feats.items[:4], "whole")
+        with self.assertRaisesRegex(ValueError, "4 items pooled whole .* 6 items"):
+            fusion.frozen_values(encoder, feats, feats.items, tuning.TAPS, "whole", seqs)
+        with self.assertRaisesRegex(ValueError, "pooled halves"):
+            fusion.frozen_values(encoder, feats, feats.items[:4], tuning.TAPS, "halves", seqs)
 
     def test_the_tuned_block_is_the_one_the_graph_runs(self):
         encoder = SpeechEmbedding(small_network()).eval()
