@@ -251,15 +251,16 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
     # (keyed by the Item objects, which live as long as these lists)
     everything = [it for items in [data.items, *copies, *sets.values()] for it in items]
     seqs = block3_sequences(encoder, data, everything, pooling) if tune_epochs else None
+    # every fold starts from these; a fold's tuned values replace them in that fold only
+    # (a tuned block trained on actors that are other folds' test actors)
     values = frozen_values(encoder, data, everything, taps, pooling, seqs)
-    pooled = {id(it): v for it, v in zip(everything, values)}
     row = {id(it): i for i, it in enumerate(everything)}
     grid = [(wd, hidden) for wd, hidden in HEAD_GRID if hidden in widths]
     if not grid:
         raise SystemExit(f"no head width of {list(widths)} is in the grid ({list(HEAD_WIDTHS)})")
 
-    def emb_of(items: list[Item]) -> np.ndarray:
-        return np.stack([pooled[id(it)] for it in items])
+    def rows_of(items: list[Item]) -> np.ndarray:
+        return np.array([row[id(it)] for it in items])
 
     fold_ids = common_folds(reps)
     results = []
@@ -277,35 +278,32 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         own = {g: torch.log(_calibrated(p, t_own, bias).clamp_min(1e-12)) for g, p in own_p.items()}
         # the head: trained on the training actors' clean and augmented segments
         tr_items = train_items + [it for c in copies for it in c if it.actor in set(train_a)]
-        x_tr, y_tr = emb_of(tr_items), np.array([it.label for it in tr_items])
-        x_val = emb_of(groups["val"])
+        rows_tr, rows_val = rows_of(tr_items), rows_of(groups["val"])
+        y_tr = np.array([it.label for it in tr_items])
 
-        def choose(x_tr: np.ndarray, x_val: np.ndarray) -> tuple[float, int]:
-            return min(grid, key=lambda s: float(F.nll_loss(
-                head_log_probs(head_fitter(encoder, s, taps, mixup, pooling)(x_tr, y_tr), x_val),
-                _labels(groups["val"]))))
+        def choose(fold_values: np.ndarray) -> tuple[tuple[float, int], list]:
+            """The setting of the lowest validation log-loss, and every setting's."""
+            losses = [[*s, float(F.nll_loss(
+                head_log_probs(head_fitter(encoder, s, taps, mixup, pooling)(fold_values[rows_tr], y_tr),
+                               fold_values[rows_val]), _labels(groups["val"])))] for s in grid]
+            wd, hidden, _ = min(losses, key=lambda entry: entry[2])
+            return (wd, hidden), losses
 
-        setting = choose(x_tr, x_val)
+        fold_values = values
+        setting, grid_losses = choose(fold_values)
         fold_encoder, tuned = encoder, None
         if tune_epochs:
-            rows_tr, rows_val = (np.array([row[id(it)] for it in items]) for items in (tr_items, groups["val"]))
             block, epoch, losses = tuning.tune(encoder, seqs, rows_tr, y_tr,
                                                head_fitter(encoder, setting, taps, mixup, pooling), tune_epochs,
                                                seed=k, val_rows=rows_val, y_val=_labels(groups["val"]).numpy())
             fold_encoder = tuning.tuned_encoder(encoder, block)
-            tuned_pooled = seqs.all_pooled(block)
-            tuned = {"epochs": epoch, "val_log_loss": losses, "setting_frozen": list(setting)}
-
-            def fold_emb(items: list[Item]) -> np.ndarray:  # this fold's tuned block; `emb_of` stays frozen
-                return tuned_pooled[[row[id(it)] for it in items]]
-
-            x_tr, x_val = fold_emb(tr_items), fold_emb(groups["val"])
-            setting = choose(x_tr, x_val)
-        else:
-            fold_emb = emb_of
-        heads = train_heads(fold_encoder, x_tr, y_tr, *setting, seeds=HEAD_SEEDS, taps=taps, mixup=mixup,
-                            pooling=pooling)
-        emb = {g: head_log_probs(heads, fold_emb(items)) for g, items in groups.items()}
+            fold_values = seqs.all_pooled(block)
+            tuned = {"epochs": epoch, "val_log_loss": losses, "setting_frozen": list(setting),
+                     "grid_frozen": grid_losses}
+            setting, grid_losses = choose(fold_values)
+        heads = train_heads(fold_encoder, fold_values[rows_tr], y_tr, *setting, seeds=HEAD_SEEDS, taps=taps,
+                            mixup=mixup, pooling=pooling)
+        emb = {g: head_log_probs(heads, fold_values[rows_of(items)]) for g, items in groups.items()}
         # the weight and the temperature of the fused logits: the pair with the
         # lowest validation log-loss (smoother than validation UA over 4 actors,
         # which picked erratic weights)
@@ -332,7 +330,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
             "temperature": t, "own_temperature": t_own, "class_bias": [float(v) for v in bias],
             "fusion_weight": w,
             "head": {"weight_decay": setting[0], "hidden": setting[1], "taps": list(taps), "mixup": mixup,
-                     "pooling": pooling},
+                     "pooling": pooling, "grid": grid_losses},
             **({"tune": tuned} if tuned else {}),
             "part_ua": part_ua,
             "train_time_s": sum(f["train_time_s"] for f in folds_k),

@@ -14,6 +14,7 @@ import json
 import tempfile
 import unittest
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import onnx
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 
-from ser_train import DEFAULT_FEATURE_CONFIG, data, fusion, priors, tuning
+from ser_train import DEFAULT_FEATURE_CONFIG, data, folds, fusion, priors, tuning
 from ser_train.export import export_onnx
 from ser_train import nets
 from ser_train.speech_embedding import EmbeddingHead, SpeechEmbedding, scaled_bands
@@ -456,6 +457,87 @@ class HeadCopiesTests(unittest.TestCase):
                           "0: frozen)"])
         self.assertEqual(report._tune_lines({"fusion": {"tune_epochs": 0}, "folds": folds}), [])
         self.assertEqual(report._tune_lines({"folds": folds}), [])
+
+
+class FuseCvTests(unittest.TestCase):
+    """`fuse-cv` (`fusion.evaluate_cv`) end to end: a small network, own nets
+    of random weights saved as a CV run saves them, and a degraded copy."""
+
+    N_OWN = 4
+
+    @classmethod
+    def dump(cls, seed: int, directory: str, perturbation: str = "clean") -> data.Features:
+        rng = np.random.default_rng(0)  # the same clips in every copy; `seed` adds its own noise
+        noise = np.random.default_rng(seed)
+        items, parts, offset = [], [], 0
+        for actor in folds.ALL_ACTORS:
+            for i in range(8):
+                n, label = int(rng.integers(60, 120)), i
+                tilt = np.linspace(-1, 1, 32)[None, :] * (label - 3.5)  # each class its own spectral tilt
+                bands = 60 + tilt + rng.normal(0, 4, (n, 32)) + noise.normal(0, 2, (n, 32))
+                own = rng.normal(0, 1, (n, cls.N_OWN)) + 0.3 * label
+                parts.append(np.concatenate([own, bands], axis=1))
+                items.append(data.Item(f"{actor:02d}-{i}.wav", actor, label, 0, offset, n))
+                offset += n
+        config = {**DEFAULT_FEATURE_CONFIG, "speech_embedding": True}
+        return data.Features(np.concatenate(parts).astype(np.float32), items, config, Path(directory),
+                             {"perturbation": perturbation, "seed": seed})
+
+    @classmethod
+    def cv_run(cls, directory: Path, fold_ids: list[int], config: dict) -> Path:
+        """A CV run's report and fold models, as `cv` writes them (the nets untrained)."""
+        directory.mkdir()
+        entries = []
+        for k in fold_ids:
+            torch.manual_seed(k)
+            net = nets.build("crnn", cls.N_OWN, dropout=0.0).eval()
+            torch.save({"state": net.state_dict(), "arch": "crnn", "n_features": cls.N_OWN, "dropout": 0.0,
+                        "temperature": 1.0, "fold": k}, directory / f"fold-{k}.pt")
+            train_a, val_a, test_a = folds.split(k, 4, 0)
+            entries.append({"fold": k, "train_actors": train_a, "val_actors": val_a, "test_actors": test_a,
+                            "best_epoch": 1, "ua": 0.125, "train_time_s": 1.0})
+        (directory / "report.json").write_text(json.dumps({
+            "feature_config": data.without_speech_embedding(config), "folds_done": fold_ids, "folds": entries,
+            "recipe": {"seed": 0, "arch": "crnn", "max_epochs": 1}, "n_parameters": nets.n_parameters(net),
+            "ua_mean": 0.125}))
+        return directory
+
+    def test_a_fold_scores_the_same_whether_other_folds_ran_before_it(self):
+        # what each fold chooses (the head's setting, the epochs of tuning, the
+        # weight, the temperature) must come from its own training and validation
+        # actors: a value carried over from an earlier fold, whose tuned block
+        # trained on this fold's test actors, is a leak
+        clean = self.dump(0, "/dumps/clean")
+        copies = [self.dump(1, "/dumps/aug1", "random")]
+        noisy = {"noisy": self.dump(2, "/dumps/noisy", "white:10")}
+        encoder = SpeechEmbedding(small_network()).eval()
+        # a shorter head training and a smaller grid than the real run's, so the test takes seconds
+        with tempfile.TemporaryDirectory() as tmp, mock.patch.multiple(
+                fusion, HEAD_EPOCHS=40, HEAD_SEEDS=2, HEAD_GRID=[(1e-2, 0), (1.0, 0), (100.0, 0)]), \
+                mock.patch.object(tuning, "TUNE_LR", 0.2):
+            tmp = Path(tmp)
+            runs = {}
+            for name, fold_ids in (("all", [1, 2, 3]), ("alone", [3])):
+                cv = self.cv_run(tmp / f"cv-{name}", fold_ids, clean.feature_config)
+                rep = fusion.evaluate_cv(clean, [cv], encoder, tmp / f"fuse-{name}", copies, noisy,
+                                         widths=(0,), tune_epochs=2)
+                runs[name] = {f["fold"]: f for f in rep["folds"]}
+                self.assertTrue((tmp / f"fuse-{name}" / "report.md").is_file())
+        self.assertEqual(sorted(runs["all"]), [1, 2, 3])
+        after, alone = runs["all"][3], runs["alone"][3]
+        self.assertGreater(alone["tune"]["epochs"] + runs["all"][2]["tune"]["epochs"], 0)  # a block was tuned
+        # every setting's validation log-loss, on the frozen values and on the tuned ones
+        for losses in (lambda f: f["tune"]["grid_frozen"], lambda f: f["head"]["grid"]):
+            np.testing.assert_allclose(losses(after), losses(alone), rtol=1e-6)
+        for key in ("head", "tune"):
+            self.assertEqual({**after[key], "grid": None, "grid_frozen": None},
+                             {**alone[key], "grid": None, "grid_frozen": None}, key)
+        for key in ("fusion_weight", "confusion", "val_robustness", "robustness"):
+            self.assertEqual(after[key], alone[key], key)
+        for key in ("ua", "wa", "val_ua", "temperature", "ece"):
+            self.assertAlmostEqual(after[key], alone[key], places=6, msg=key)
+        # and the run did something: the head learned the classes' tilts
+        self.assertGreater(alone["part_ua"]["embedding"], 0.3)
 
 
 if __name__ == "__main__":
