@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="fine-tune the network's block 4 (its last block the head reads; blocks 1-3 stay "
                           "frozen) on each fold's training actors for up to N epochs, the number chosen on "
                           "validation log-loss; fuse-final tunes on every actor for the folds' median "
-                          "(default 0: frozen, as shipped; needs --taps block3,block4)")
+                          "(default 0: frozen; the shipped crnn-se-14 was chosen with 6; needs --taps block3,block4)")
     fcv.add_argument("runs", nargs="+", type=Path,
                      help="`cv` output dirs of ser's own nets (same --val-seed), trained on the columns of "
                           "--features before the speech-embedding bands")

@@ -64,8 +64,8 @@ HEAD_TAPS = ("block3", "block4")
 HEAD_POOLING = "halves"
 # fine-tuning block 4 (`tuning`, `fuse-cv --tune-epochs`): at most this many
 # epochs, the number chosen per fold on validation log-loss; 0 keeps the
-# network frozen, as every shipped model (the tune6 run of the model card is
-# to be rerun: its choices had a leak, fixed since)
+# network frozen, as every shipped model before crnn-se-14 (chosen with 6,
+# given on the command line as the model card's reproduce step does)
 TUNE_EPOCHS = 0
 WEIGHTS = [round(float(w), 2) for w in np.linspace(0.0, 1.0, 21)]
 
