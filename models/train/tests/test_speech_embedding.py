@@ -511,7 +511,9 @@ class FuseCvTests(unittest.TestCase):
         copies = [self.dump(1, "/dumps/aug1", "random")]
         noisy = {"noisy": self.dump(2, "/dumps/noisy", "white:10")}
         encoder = SpeechEmbedding(small_network()).eval()
-        # a shorter head training and a smaller grid than the real run's, so the test takes seconds
+        # a shorter head training and a smaller grid than the real run's, so the test takes seconds,
+        # and a larger step for block 4, so a tuned fold's values differ clearly from the frozen ones
+        # (this small network's barely move at the real step: a leak of them would go unseen)
         with tempfile.TemporaryDirectory() as tmp, mock.patch.multiple(
                 fusion, HEAD_EPOCHS=40, HEAD_SEEDS=2, HEAD_GRID=[(1e-2, 0), (1.0, 0), (100.0, 0)]), \
                 mock.patch.object(tuning, "TUNE_LR", 0.2):
