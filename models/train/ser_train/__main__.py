@@ -30,6 +30,7 @@ import torch
 from . import data as data_mod
 from . import train
 from .speech_embedding import POOLINGS
+from .tuning import TUNE_LR
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -154,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                           "frozen) on each fold's training actors for up to N epochs, the number chosen on "
                           "validation log-loss; fuse-final tunes on every actor for the folds' median "
                           "(default 0: frozen; the shipped crnn-se-14 was chosen with 6; needs --taps block3,block4)")
+    fcv.add_argument("--tune-lr", type=float, default=None, metavar="LR",
+                     help="Adam's learning rate while block 4 is tuned; fuse-final tunes at the report's "
+                          f"(default {TUNE_LR:g}, the shipped recipe's)")
     fcv.add_argument("runs", nargs="+", type=Path,
                      help="`cv` output dirs of ser's own nets (same --val-seed), trained on the columns of "
                           "--features before the speech-embedding bands")
@@ -305,8 +309,10 @@ def main(argv: list[str] | None = None) -> int:
             if a.tune_epochs is not None and a.tune_epochs < 0:
                 raise SystemExit(f"--tune-epochs: {a.tune_epochs} is negative (0 keeps the network frozen)")
             tune = fusion.TUNE_EPOCHS if a.tune_epochs is None else a.tune_epochs
+            if a.tune_lr is not None and not a.tune_lr > 0:
+                raise SystemExit(f"--tune-lr: {a.tune_lr} is not a positive learning rate")
             rep = fusion.evaluate_cv(feats, a.runs, encoder, a.out, extra, eval_sets, taps, mixup,
-                                     a.head_pooling or fusion.HEAD_POOLING, widths, tune)
+                                     a.head_pooling or fusion.HEAD_POOLING, widths, tune, a.tune_lr)
             print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
         else:
             print(fusion.final(feats, extra, encoder, a.own_model, a.from_cv, a.version, a.description, a.out))

@@ -224,11 +224,13 @@ def fused(own: torch.Tensor, emb: torch.Tensor, w: float) -> torch.Tensor:
 def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, out: Path,
                 extra_train: list[Features], eval_sets: dict[str, Features],
                 taps: tuple[str, ...] = HEAD_TAPS, mixup: float = HEAD_MIXUP, pooling: str = HEAD_POOLING,
-                widths: tuple[int, ...] = HEAD_CHOSEN_WIDTHS, tune_epochs: int = TUNE_EPOCHS) -> dict:
+                widths: tuple[int, ...] = HEAD_CHOSEN_WIDTHS, tune_epochs: int = TUNE_EPOCHS,
+                tune_lr: float | None = None) -> dict:
     """The fusion under the protocol, the head reading the network at
     `taps`, pooled with `pooling`, trained with `mixup` alpha, its hidden
     width one of `widths`; with `tune_epochs`, block 4 fine-tuned on each
-    fold's training actors for up to that many epochs (`tuning`; the head's
+    fold's training actors for up to that many epochs at learning rate
+    `tune_lr` (default `tuning.TUNE_LR`; `tuning`; the head's
     setting chosen again on the tuned values); writes OUT/report.json +
     report.md in the format of a `cv` run (plus each fold's choices and the
     parts' UA)."""
@@ -236,6 +238,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         raise SystemExit(f"{data.directory}: no speech-embedding bands (make it with ser-features --speech-embedding)")
     if tune_epochs and tuple(taps) != tuning.TAPS:
         raise SystemExit(f"tuning block 4 needs the head on {','.join(tuning.TAPS)}, not {','.join(taps)}")
+    tune_lr = tuning.TUNE_LR if tune_lr is None else tune_lr
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     reps = [json.loads((Path(d) / "report.json").read_text()) for d in cv_dirs]
@@ -295,7 +298,8 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         if tune_epochs:
             block, epoch, losses = tuning.tune(encoder, seqs, rows_tr, y_tr,
                                                head_fitter(encoder, setting, taps, mixup, pooling), tune_epochs,
-                                               seed=k, val_rows=rows_val, y_val=_labels(groups["val"]).numpy())
+                                               seed=k, val_rows=rows_val, y_val=_labels(groups["val"]).numpy(),
+                                               lr=tune_lr)
             fold_encoder = tuning.tuned_encoder(encoder, block)
             fold_values = seqs.all_pooled(block)
             tuned = {"epochs": epoch, "val_log_loss": losses, "setting_frozen": list(setting),
@@ -353,6 +357,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
                      "head_taps": list(taps), "head_mixup": mixup, "head_pooling": pooling,
                      "head_widths": sorted({hidden for _, hidden in grid}),
                      "head_extra_train": copies_of(extra_train), "tune_epochs": tune_epochs,
+                     "tune_lr": tune_lr if tune_epochs else None,
                      "own_ua_mean": statistics.mean(f["part_ua"]["own"] for f in results),
                      "embedding_ua_mean": statistics.mean(f["part_ua"]["embedding"] for f in results)}
     if "extra_train" in reps[0]:
@@ -388,6 +393,7 @@ class FusionRecipe(NamedTuple):
     mixup: float
     pooling: str
     tune_epochs: int  # block 4 fine-tuned for this many epochs (0: frozen)
+    tune_lr: float  # at this learning rate
 
 
 def recipe_from_cv(report_path: Path) -> FusionRecipe:
@@ -403,7 +409,8 @@ def recipe_from_cv(report_path: Path) -> FusionRecipe:
     mixup alpha (0 for a report from before it had one) and its pooling
     ("whole" for a report from before there was another); the median over
     the folds of the epochs block 4 was tuned for (0: frozen, as in a
-    report from before the tuning)."""
+    report from before the tuning) and its learning rate (`tuning.TUNE_LR`
+    for a report from before it was recorded: every such run used it)."""
     rep = json.loads(Path(report_path).read_text())
     folds = rep["folds"]
     settings = Counter((f["head"]["weight_decay"], f["head"]["hidden"]) for f in folds)
@@ -415,7 +422,8 @@ def recipe_from_cv(report_path: Path) -> FusionRecipe:
     tune_epochs = int(round(statistics.median(f.get("tune", {}).get("epochs", 0) for f in folds)))
     return FusionRecipe(setting, round(statistics.median(f["fusion_weight"] for f in folds), 4), temperature, taps,
                         float(rep.get("fusion", {}).get("head_mixup", 0.0)),
-                        rep.get("fusion", {}).get("head_pooling", "whole"), tune_epochs)
+                        rep.get("fusion", {}).get("head_pooling", "whole"), tune_epochs,
+                        float(rep.get("fusion", {}).get("tune_lr") or tuning.TUNE_LR))
 
 
 def export(own_model: Path, heads: HeadEnsemble, weight: float, temperature: float, feature_config: dict,
@@ -517,7 +525,7 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
     temperature: OUT/model.onnx + OUT/train.json."""
     import hashlib
 
-    setting, weight, temperature, taps, mixup, pooling, tune_epochs = recipe_from_cv(from_cv)
+    setting, weight, temperature, taps, mixup, pooling, tune_epochs, tune_lr = recipe_from_cv(from_cv)
     check_head_copies(from_cv, extra_train)
     copies = [data.foreign(x) for x in extra_train]
     items = data.items + [it for c in copies for it in c]
@@ -526,7 +534,8 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
         # block 4 tuned on every actor for the folds' median number of epochs
         seqs = block3_sequences(encoder, data, items, pooling)
         block, _, _ = tuning.tune(encoder, seqs, np.arange(len(items)), labels,
-                                  head_fitter(encoder, setting, taps, mixup, pooling), tune_epochs, seed=0)
+                                  head_fitter(encoder, setting, taps, mixup, pooling), tune_epochs, seed=0,
+                                  lr=tune_lr)
         encoder = tuning.tuned_encoder(encoder, block)
         x = seqs.all_pooled(block)
     else:
@@ -540,7 +549,8 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
     (out / "train.json").write_text(json.dumps({
         "version": version, "description": description, "from_cv": str(from_cv),
         "head": {"weight_decay": setting[0], "hidden": setting[1], "seeds": HEAD_SEEDS, "epochs": HEAD_EPOCHS,
-                 "taps": list(taps), "mixup": mixup, "pooling": pooling, "tune_epochs": tune_epochs},
+                 "taps": list(taps), "mixup": mixup, "pooling": pooling, "tune_epochs": tune_epochs,
+                 "tune_lr": tune_lr if tune_epochs else None},
         "fusion_weight": weight, "temperature": temperature,
         "own_model": {"path": str(own_model), "sha256": hashlib.sha256(Path(own_model).read_bytes()).hexdigest()},
         "actors": sorted({it.actor for it in data.items}), "n_segments": len(items),

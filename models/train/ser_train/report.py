@@ -175,7 +175,9 @@ def _tune_lines(rep: dict) -> list[str]:
     if not most:
         return []
     kept = " / ".join(str(f.get("tune", {}).get("epochs", 0)) for f in rep["folds"])
-    return [f"- Block 4 of the speech network fine-tuned on each fold's training actors, up to {most} epochs, "
+    lr = rep["fusion"].get("tune_lr")  # none recorded: the runs before --tune-lr, at its default
+    step = f" at learning rate {lr:g}" if lr else ""
+    return [f"- Block 4 of the speech network fine-tuned on each fold's training actors, up to {most} epochs{step}, "
             f"the epoch chosen on validation log-loss: kept {kept} (folds in order; 0: frozen)"]
 
 

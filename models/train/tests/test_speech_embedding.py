@@ -292,7 +292,9 @@ class RecipeFromCvTests(unittest.TestCase):
             # and was trained without mixup
             # and pooled the whole utterance
             # and kept the network frozen
-            self.assertEqual(fusion.recipe_from_cv(path), ((10.0, 256), 0.7, 0.89, ("embedding",), 0.0, "whole", 0))
+            # at the only learning rate there was
+            self.assertEqual(fusion.recipe_from_cv(path),
+                             ((10.0, 256), 0.7, 0.89, ("embedding",), 0.0, "whole", 0, tuning.TUNE_LR))
             path.write_text(json.dumps({"folds": folds, "temperature_held_out": 0.89,
                                         "fusion": {"head_taps": ["block3", "block4"], "head_mixup": 0.4,
                                                    "head_pooling": "halves"}}))
@@ -304,6 +306,9 @@ class RecipeFromCvTests(unittest.TestCase):
             tuned = [{**f, "tune": {"epochs": e}} for f, e in zip(folds, (2, 5, 4))]
             path.write_text(json.dumps({"folds": tuned}))
             self.assertEqual(fusion.recipe_from_cv(path).tune_epochs, 4)
+            # at the learning rate the report tuned with
+            path.write_text(json.dumps({"folds": tuned, "fusion": {"tune_lr": 0.002}}))
+            self.assertEqual(fusion.recipe_from_cv(path)[-2:], (4, 0.002))
 
 
 class TuningTests(unittest.TestCase):
@@ -398,8 +403,15 @@ class TuningTests(unittest.TestCase):
         # by 1e-4, too sharp a loss for any step size to lower it here)
         block, epochs, losses = tuning.tune(encoder, seqs, rows, y, fit, 1, seed=0)
         self.assertEqual((epochs, losses), (1, []))  # no validation rows: every epoch, the last block
-        self.assertGreater(max(float((w - v).abs().max()) for w, v in zip(block.weights, tuning.TrainableBlock(
-            encoder).weights)), 1e-4)
+
+        def moved(b: tuning.TrainableBlock) -> float:
+            return max(float((w - v).detach().abs().max()) for w, v in zip(b.weights, tuning.TrainableBlock(encoder).weights))
+
+        self.assertGreater(moved(block), 1e-4)
+        # the step is the one asked for: none leaves the block as it was, a larger one moves it further
+        self.assertEqual(moved(tuning.tune(encoder, seqs, rows, y, fit, 1, seed=0, lr=0.0)[0]), 0.0)
+        self.assertGreater(moved(tuning.tune(encoder, seqs, rows, y, fit, 1, seed=0, lr=10 * tuning.TUNE_LR)[0]),
+                           2 * moved(block))
         block, _, _ = tuning.tune(encoder, seqs, rows, y, fit, 3, seed=0)
         again, _, _ = tuning.tune(encoder, seqs, rows, y, fit, 3, seed=0)
         for w, v in zip(block.weights, again.weights):
@@ -455,6 +467,10 @@ class HeadCopiesTests(unittest.TestCase):
                          ["- Block 4 of the speech network fine-tuned on each fold's training actors, up to 6 "
                           "epochs, the epoch chosen on validation log-loss: kept 6 / 0 / 3 (folds in order; "
                           "0: frozen)"])
+        self.assertEqual(report._tune_lines({"fusion": {"tune_epochs": 6, "tune_lr": 0.002}, "folds": folds}),
+                         ["- Block 4 of the speech network fine-tuned on each fold's training actors, up to 6 "
+                          "epochs at learning rate 0.002, the epoch chosen on validation log-loss: kept 6 / 0 / 3 "
+                          "(folds in order; 0: frozen)"])
         self.assertEqual(report._tune_lines({"fusion": {"tune_epochs": 0}, "folds": folds}), [])
         self.assertEqual(report._tune_lines({"folds": folds}), [])
 
@@ -512,17 +528,17 @@ class FuseCvTests(unittest.TestCase):
         noisy = {"noisy": self.dump(2, "/dumps/noisy", "white:10")}
         encoder = SpeechEmbedding(small_network()).eval()
         # a shorter head training and a smaller grid than the real run's, so the test takes seconds,
-        # and a larger step for block 4, so a tuned fold's values differ clearly from the frozen ones
-        # (this small network's barely move at the real step: a leak of them would go unseen)
+        # and a larger step for block 4 (--tune-lr), so a tuned fold's values differ clearly from the
+        # frozen ones (this small network's barely move at the real step: a leak of them would go unseen)
         with tempfile.TemporaryDirectory() as tmp, mock.patch.multiple(
-                fusion, HEAD_EPOCHS=40, HEAD_SEEDS=2, HEAD_GRID=[(1e-2, 0), (1.0, 0), (100.0, 0)]), \
-                mock.patch.object(tuning, "TUNE_LR", 0.2):
+                fusion, HEAD_EPOCHS=40, HEAD_SEEDS=2, HEAD_GRID=[(1e-2, 0), (1.0, 0), (100.0, 0)]):
             tmp = Path(tmp)
             runs = {}
             for name, fold_ids in (("all", [1, 2, 3]), ("alone", [3])):
                 cv = self.cv_run(tmp / f"cv-{name}", fold_ids, clean.feature_config)
                 rep = fusion.evaluate_cv(clean, [cv], encoder, tmp / f"fuse-{name}", copies, noisy,
-                                         widths=(0,), tune_epochs=2)
+                                         widths=(0,), tune_epochs=2, tune_lr=0.2)
+                self.assertEqual(rep["fusion"]["tune_lr"], 0.2)  # fuse-final tunes at the same step
                 runs[name] = {f["fold"]: f for f in rep["folds"]}
                 self.assertTrue((tmp / f"fuse-{name}" / "report.md").is_file())
         self.assertEqual(sorted(runs["all"]), [1, 2, 3])
