@@ -29,6 +29,7 @@ import torch
 
 from . import data as data_mod
 from . import train
+from .malloc import keep_freed_memory
 from .speech_embedding import POOLINGS
 from .tuning import TUNE_LR
 
@@ -54,6 +55,7 @@ def _logging(out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()  # about twice the training speed on glibc (`malloc`)
     ap = argparse.ArgumentParser(prog="python -m ser_train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
