@@ -55,7 +55,7 @@ def _logging(out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    keep_freed_memory()  # about twice the training speed on glibc (`malloc`)
+    keep_freed_memory()  # training spent over half its CPU time refaulting freed memory (`malloc`)
     ap = argparse.ArgumentParser(prog="python -m ser_train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
