@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                           "frozen) on each fold's training actors for up to N epochs, the number chosen on "
                           "validation log-loss; fuse-final tunes on every actor for the folds' median "
                           "(default 0: frozen; the shipped crnn-se-14 was chosen with 6; needs --taps block3,block4)")
-    fcv.add_argument("--tune-lr", type=float, default=None, metavar="LR",
+    fcv.add_argument("--tune-lr", type=float, default=TUNE_LR, metavar="LR",
                      help="Adam's learning rate while block 4 is tuned; fuse-final tunes at the report's "
                           f"(default {TUNE_LR:g}, the shipped recipe's)")
     fcv.add_argument("runs", nargs="+", type=Path,
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             if a.tune_epochs is not None and a.tune_epochs < 0:
                 raise SystemExit(f"--tune-epochs: {a.tune_epochs} is negative (0 keeps the network frozen)")
             tune = fusion.TUNE_EPOCHS if a.tune_epochs is None else a.tune_epochs
-            if a.tune_lr is not None and not a.tune_lr > 0:
+            if not a.tune_lr > 0:
                 raise SystemExit(f"--tune-lr: {a.tune_lr} is not a positive learning rate")
             rep = fusion.evaluate_cv(feats, a.runs, encoder, a.out, extra, eval_sets, taps, mixup,
                                      a.head_pooling or fusion.HEAD_POOLING, widths, tune, a.tune_lr)

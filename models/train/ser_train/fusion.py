@@ -225,12 +225,12 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
                 extra_train: list[Features], eval_sets: dict[str, Features],
                 taps: tuple[str, ...] = HEAD_TAPS, mixup: float = HEAD_MIXUP, pooling: str = HEAD_POOLING,
                 widths: tuple[int, ...] = HEAD_CHOSEN_WIDTHS, tune_epochs: int = TUNE_EPOCHS,
-                tune_lr: float | None = None) -> dict:
+                tune_lr: float = tuning.TUNE_LR) -> dict:
     """The fusion under the protocol, the head reading the network at
     `taps`, pooled with `pooling`, trained with `mixup` alpha, its hidden
     width one of `widths`; with `tune_epochs`, block 4 fine-tuned on each
     fold's training actors for up to that many epochs at learning rate
-    `tune_lr` (default `tuning.TUNE_LR`; `tuning`; the head's
+    `tune_lr` (`tuning`; the head's
     setting chosen again on the tuned values); writes OUT/report.json +
     report.md in the format of a `cv` run (plus each fold's choices and the
     parts' UA)."""
@@ -238,7 +238,6 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         raise SystemExit(f"{data.directory}: no speech-embedding bands (make it with ser-features --speech-embedding)")
     if tune_epochs and tuple(taps) != tuning.TAPS:
         raise SystemExit(f"tuning block 4 needs the head on {','.join(tuning.TAPS)}, not {','.join(taps)}")
-    tune_lr = tuning.TUNE_LR if tune_lr is None else tune_lr
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     reps = [json.loads((Path(d) / "report.json").read_text()) for d in cv_dirs]

@@ -134,9 +134,9 @@ def held(heads: nn.Module) -> nn.Module:
 def tune(encoder: SpeechEmbedding, seqs: Sequences, train_rows: np.ndarray, y_train: np.ndarray,
          fit_head: Callable[[np.ndarray, np.ndarray], nn.Module], epochs: int, seed: int,
          val_rows: np.ndarray | None = None, y_val: np.ndarray | None = None,
-         lr: float | None = None) -> tuple[TrainableBlock, int, list]:
-    """Block 4 trained for `epochs` epochs (Adam, learning rate `lr`,
-    default `TUNE_LR`) on `train_rows` of `seqs` through
+         lr: float = TUNE_LR) -> tuple[TrainableBlock, int, list]:
+    """Block 4 trained for `epochs` epochs (Adam at learning rate `lr`) on
+    `train_rows` of `seqs` through
     heads `fit_head(pooled rows, labels)` refitted after each epoch (their
     `from_pooled` gives log-probabilities). With validation rows: the block
     of the epoch with the lowest validation log-loss (0: untouched), that
@@ -144,7 +144,7 @@ def tune(encoder: SpeechEmbedding, seqs: Sequences, train_rows: np.ndarray, y_tr
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     block = TrainableBlock(encoder)
-    opt = torch.optim.Adam(block.parameters(), lr=TUNE_LR if lr is None else lr)
+    opt = torch.optim.Adam(block.parameters(), lr=lr)
     yt = torch.tensor(y_train)
 
     def refit() -> tuple[nn.Module, float | None]:
