@@ -160,6 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     fcv.add_argument("--tune-lr", type=float, default=TUNE_LR, metavar="LR",
                      help="Adam's learning rate while block 4 is tuned; fuse-final tunes at the report's "
                           f"(default {TUNE_LR:g}, the shipped recipe's)")
+    fcv.add_argument("--tune-l2sp", type=float, default=0.0, metavar="ALPHA",
+                     help="while block 4 is tuned, add ALPHA/2 times the squared distance of its weights from "
+                          "the pretrained ones to the loss (L2-SP), holding it near what it learnt; fuse-final "
+                          "tunes with the report's (default 0: no penalty, the shipped recipe's)")
+    fcv.add_argument("--tune-mixup", type=float, default=0.0, metavar="ALPHA",
+                     help="while block 4 is tuned, blend each segment's pooled values with another's of its "
+                          "batch, and their labels alike (weight ~ Beta(ALPHA, ALPHA)); fuse-final tunes with "
+                          "the report's (default 0: off, the shipped recipe's)")
     fcv.add_argument("runs", nargs="+", type=Path,
                      help="`cv` output dirs of ser's own nets (same --val-seed), trained on the columns of "
                           "--features before the speech-embedding bands")
@@ -313,8 +321,12 @@ def main(argv: list[str] | None = None) -> int:
             tune = fusion.TUNE_EPOCHS if a.tune_epochs is None else a.tune_epochs
             if not a.tune_lr > 0:
                 raise SystemExit(f"--tune-lr: {a.tune_lr} is not a positive learning rate")
+            for option, value in (("--tune-l2sp", a.tune_l2sp), ("--tune-mixup", a.tune_mixup)):
+                if value < 0:
+                    raise SystemExit(f"{option}: {value} is negative (0 turns it off)")
             rep = fusion.evaluate_cv(feats, a.runs, encoder, a.out, extra, eval_sets, taps, mixup,
-                                     a.head_pooling or fusion.HEAD_POOLING, widths, tune, a.tune_lr)
+                                     a.head_pooling or fusion.HEAD_POOLING, widths, tune, a.tune_lr,
+                                     a.tune_l2sp, a.tune_mixup)
             print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
         else:
             print(fusion.final(feats, extra, encoder, a.own_model, a.from_cv, a.version, a.description, a.out))

@@ -225,13 +225,14 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
                 extra_train: list[Features], eval_sets: dict[str, Features],
                 taps: tuple[str, ...] = HEAD_TAPS, mixup: float = HEAD_MIXUP, pooling: str = HEAD_POOLING,
                 widths: tuple[int, ...] = HEAD_CHOSEN_WIDTHS, tune_epochs: int = TUNE_EPOCHS,
-                tune_lr: float = tuning.TUNE_LR) -> dict:
+                tune_lr: float = tuning.TUNE_LR, tune_l2sp: float = 0.0, tune_mixup: float = 0.0) -> dict:
     """The fusion under the protocol, the head reading the network at
     `taps`, pooled with `pooling`, trained with `mixup` alpha, its hidden
     width one of `widths`; with `tune_epochs`, block 4 fine-tuned on each
     fold's training actors for up to that many epochs at learning rate
-    `tune_lr` (`tuning`; the head's
-    setting chosen again on the tuned values); writes OUT/report.json +
+    `tune_lr`, with the L2-SP penalty `tune_l2sp` and mixup alpha
+    `tune_mixup` (`tuning`; the head's setting chosen again on the tuned
+    values); writes OUT/report.json +
     report.md in the format of a `cv` run (plus each fold's choices and the
     parts' UA)."""
     if not data.feature_config.get("speech_embedding"):
@@ -295,13 +296,13 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         setting, grid_losses = choose(fold_values)
         fold_encoder, tuned = encoder, None
         if tune_epochs:
-            block, epoch, losses = tuning.tune(encoder, seqs, rows_tr, y_tr,
-                                               head_fitter(encoder, setting, taps, mixup, pooling), tune_epochs,
-                                               seed=k, val_rows=rows_val, y_val=_labels(groups["val"]).numpy(),
-                                               lr=tune_lr)
+            block, epoch, losses, drifts = tuning.tune(
+                encoder, seqs, rows_tr, y_tr, head_fitter(encoder, setting, taps, mixup, pooling), tune_epochs,
+                seed=k, val_rows=rows_val, y_val=_labels(groups["val"]).numpy(), lr=tune_lr, l2sp=tune_l2sp,
+                mixup=tune_mixup)
             fold_encoder = tuning.tuned_encoder(encoder, block)
             fold_values = seqs.all_pooled(block)
-            tuned = {"epochs": epoch, "val_log_loss": losses, "setting_frozen": list(setting),
+            tuned = {"epochs": epoch, "val_log_loss": losses, "drift": drifts, "setting_frozen": list(setting),
                      "grid_frozen": grid_losses}
             setting, grid_losses = choose(fold_values)
         heads = train_heads(fold_encoder, fold_values[rows_tr], y_tr, *setting, seeds=HEAD_SEEDS, taps=taps,
@@ -357,6 +358,8 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
                      "head_widths": sorted({hidden for _, hidden in grid}),
                      "head_extra_train": copies_of(extra_train), "tune_epochs": tune_epochs,
                      "tune_lr": tune_lr if tune_epochs else None,
+                     "tune_l2sp": tune_l2sp if tune_epochs else None,
+                     "tune_mixup": tune_mixup if tune_epochs else None,
                      "own_ua_mean": statistics.mean(f["part_ua"]["own"] for f in results),
                      "embedding_ua_mean": statistics.mean(f["part_ua"]["embedding"] for f in results)}
     if "extra_train" in reps[0]:
@@ -393,6 +396,8 @@ class FusionRecipe(NamedTuple):
     pooling: str
     tune_epochs: int  # block 4 fine-tuned for this many epochs (0: frozen)
     tune_lr: float  # at this learning rate
+    tune_l2sp: float  # with this L2-SP penalty (0: none)
+    tune_mixup: float  # and this mixup alpha (0: none)
 
 
 def recipe_from_cv(report_path: Path) -> FusionRecipe:
@@ -408,8 +413,10 @@ def recipe_from_cv(report_path: Path) -> FusionRecipe:
     mixup alpha (0 for a report from before it had one) and its pooling
     ("whole" for a report from before there was another); the median over
     the folds of the epochs block 4 was tuned for (0: frozen, as in a
-    report from before the tuning) and its learning rate (`tuning.TUNE_LR`
-    for a report from before it was recorded: every such run used it)."""
+    report from before the tuning), its learning rate (`tuning.TUNE_LR`
+    for a report from before it was recorded: every such run used it), its
+    L2-SP penalty and mixup alpha (0 for a report from before they were
+    options)."""
     rep = json.loads(Path(report_path).read_text())
     folds = rep["folds"]
     settings = Counter((f["head"]["weight_decay"], f["head"]["hidden"]) for f in folds)
@@ -422,7 +429,9 @@ def recipe_from_cv(report_path: Path) -> FusionRecipe:
     return FusionRecipe(setting, round(statistics.median(f["fusion_weight"] for f in folds), 4), temperature, taps,
                         float(rep.get("fusion", {}).get("head_mixup", 0.0)),
                         rep.get("fusion", {}).get("head_pooling", "whole"), tune_epochs,
-                        float(rep.get("fusion", {}).get("tune_lr") or tuning.TUNE_LR))
+                        float(rep.get("fusion", {}).get("tune_lr") or tuning.TUNE_LR),
+                        float(rep.get("fusion", {}).get("tune_l2sp") or 0.0),
+                        float(rep.get("fusion", {}).get("tune_mixup") or 0.0))
 
 
 def export(own_model: Path, heads: HeadEnsemble, weight: float, temperature: float, feature_config: dict,
@@ -524,17 +533,18 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
     temperature: OUT/model.onnx + OUT/train.json."""
     import hashlib
 
-    setting, weight, temperature, taps, mixup, pooling, tune_epochs, tune_lr = recipe_from_cv(from_cv)
+    recipe = recipe_from_cv(from_cv)
+    setting, weight, temperature, taps, mixup, pooling = recipe[:6]
     check_head_copies(from_cv, extra_train)
     copies = [data.foreign(x) for x in extra_train]
     items = data.items + [it for c in copies for it in c]
     labels = np.array([it.label for it in items])
-    if tune_epochs:
+    if recipe.tune_epochs:
         # block 4 tuned on every actor for the folds' median number of epochs
         seqs = block3_sequences(encoder, data, items, pooling)
-        block, _, _ = tuning.tune(encoder, seqs, np.arange(len(items)), labels,
-                                  head_fitter(encoder, setting, taps, mixup, pooling), tune_epochs, seed=0,
-                                  lr=tune_lr)
+        block, _, _, _ = tuning.tune(encoder, seqs, np.arange(len(items)), labels,
+                                     head_fitter(encoder, setting, taps, mixup, pooling), recipe.tune_epochs,
+                                     seed=0, lr=recipe.tune_lr, l2sp=recipe.tune_l2sp, mixup=recipe.tune_mixup)
         encoder = tuning.tuned_encoder(encoder, block)
         x = seqs.all_pooled(block)
     else:
@@ -548,8 +558,9 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
     (out / "train.json").write_text(json.dumps({
         "version": version, "description": description, "from_cv": str(from_cv),
         "head": {"weight_decay": setting[0], "hidden": setting[1], "seeds": HEAD_SEEDS, "epochs": HEAD_EPOCHS,
-                 "taps": list(taps), "mixup": mixup, "pooling": pooling, "tune_epochs": tune_epochs,
-                 "tune_lr": tune_lr if tune_epochs else None},
+                 "taps": list(taps), "mixup": mixup, "pooling": pooling, "tune_epochs": recipe.tune_epochs,
+                 **{key: getattr(recipe, key) if recipe.tune_epochs else None
+                    for key in ("tune_lr", "tune_l2sp", "tune_mixup")}},
         "fusion_weight": weight, "temperature": temperature,
         "own_model": {"path": str(own_model), "sha256": hashlib.sha256(Path(own_model).read_bytes()).hexdigest()},
         "actors": sorted({it.actor for it in data.items}), "n_segments": len(items),

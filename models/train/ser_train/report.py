@@ -177,8 +177,17 @@ def _tune_lines(rep: dict) -> list[str]:
     kept = " / ".join(str(f.get("tune", {}).get("epochs", 0)) for f in rep["folds"])
     lr = rep["fusion"].get("tune_lr")  # none recorded: the runs before --tune-lr, at its default
     step = f" at learning rate {lr:g}" if lr else ""
-    return [f"- Block 4 of the speech network fine-tuned on each fold's training actors, up to {most} epochs{step}, "
-            f"the epoch chosen on validation log-loss: kept {kept} (folds in order; 0: frozen)"]
+    holds = [f"{name} {rep['fusion'][key]:g}" for key, name in (("tune_l2sp", "L2-SP penalty"),
+                                                                 ("tune_mixup", "mixup alpha"))
+             if rep["fusion"].get(key)]
+    step += f", {' and '.join(holds)}" if holds else ""
+    lines = [f"- Block 4 of the speech network fine-tuned on each fold's training actors, up to {most} epochs{step}, "
+             f"the epoch chosen on validation log-loss: kept {kept} (folds in order; 0: frozen)"]
+    if all("drift" in f.get("tune", {}) for f in rep["folds"]):
+        moved = " / ".join(f"{f['tune']['drift'][f['tune']['epochs']] * 100:.0f}%" for f in rep["folds"])
+        lines.append(f"- Distance of the kept block 4 from the pretrained one (norm of the change over the "
+                     f"weights' norm): {moved}")
+    return lines
 
 
 def markdown(rep: dict) -> str:

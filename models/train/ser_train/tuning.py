@@ -5,11 +5,16 @@ blocks (`fusion.HEAD_TAPS`). Blocks 1-3 stay frozen; a copy of block 4's
 four convolutions learns on the fold's training actors (clean and augmented
 segments), through the head: each epoch trains the block with the head held
 (Adam, minibatches of similar lengths), then refits the head on the new
-pooled values. With validation actors the epoch with the lowest validation
-log-loss is kept (epoch 0: the frozen block); `fuse-final` runs the folds'
-median number of epochs on every actor. The tuned block goes into the
-exported graph in place of the frozen one (`tuned_encoder`): the same
-operations, other weights, so the same size and speed.
+pooled values. Two optional holds on the block: an L2-SP penalty (Li et al.
+2018), `l2sp / 2` times the squared distance of its weights and biases from
+the pretrained ones, added to the loss; and mixup of the head's input (each
+item's pooled values blended with another item's of the batch, the loss
+blended the same way, the weight ~ Beta(mixup, mixup)). With validation
+actors the epoch with the lowest validation log-loss is kept (epoch 0: the
+frozen block); `fuse-final` runs the folds' median number of epochs on
+every actor. The tuned block goes into the exported graph in place of the
+frozen one (`tuned_encoder`): the same operations, other weights, so the
+same size and speed.
 
 Block 3's activations do not change, so they are computed once per segment
 (`Sequences`) and only block 4 runs while tuning.
@@ -131,19 +136,49 @@ def held(heads: nn.Module) -> nn.Module:
     return heads
 
 
+def drift(block: TrainableBlock, anchor: list[torch.Tensor]) -> float:
+    """How far the block's weights and biases moved from `anchor`: the norm
+    of the difference over the norm of `anchor` (0: untouched)."""
+    with torch.no_grad():
+        moved = sum(float((p - a).pow(2).sum()) for p, a in zip(block.parameters(), anchor))
+        return (moved / sum(float(a.pow(2).sum()) for a in anchor)) ** 0.5
+
+
+def l2sp_penalty(block: TrainableBlock, anchor: list[torch.Tensor], alpha: float) -> torch.Tensor:
+    """`alpha / 2` times the squared distance of the block's parameters from `anchor`."""
+    return alpha / 2 * sum((p - a).pow(2).sum() for p, a in zip(block.parameters(), anchor))
+
+
+def mixed_loss(log_probs_of: Callable[[torch.Tensor], torch.Tensor], pooled: torch.Tensor, y: torch.Tensor,
+               alpha: float, rng: np.random.Generator) -> torch.Tensor:
+    """The head's log-loss on `pooled` rows; with `alpha`, on each row
+    blended with another row of the batch (weight ~ Beta(alpha, alpha)),
+    against the two labels blended the same way."""
+    if not alpha or len(y) < 2:
+        return F.nll_loss(log_probs_of(pooled), y)
+    lam = torch.tensor(rng.beta(alpha, alpha, len(y)), dtype=pooled.dtype)
+    other = torch.as_tensor(rng.permutation(len(y)))
+    log_p = log_probs_of(lam[:, None] * pooled + (1 - lam[:, None]) * pooled[other])
+    picked = log_p.gather(1, y[:, None])[:, 0], log_p.gather(1, y[other][:, None])[:, 0]
+    return -(lam * picked[0] + (1 - lam) * picked[1]).mean()
+
+
 def tune(encoder: SpeechEmbedding, seqs: Sequences, train_rows: np.ndarray, y_train: np.ndarray,
          fit_head: Callable[[np.ndarray, np.ndarray], nn.Module], epochs: int, seed: int,
          val_rows: np.ndarray | None = None, y_val: np.ndarray | None = None,
-         lr: float = TUNE_LR) -> tuple[TrainableBlock, int, list]:
-    """Block 4 trained for `epochs` epochs (Adam at learning rate `lr`) on
-    `train_rows` of `seqs` through
+         lr: float = TUNE_LR, l2sp: float = 0.0, mixup: float = 0.0) -> tuple[TrainableBlock, int, list, list]:
+    """Block 4 trained for `epochs` epochs (Adam at learning rate `lr`, the
+    L2-SP penalty `l2sp`, mixup alpha `mixup`; 0: none) on `train_rows` of
+    `seqs` through
     heads `fit_head(pooled rows, labels)` refitted after each epoch (their
     `from_pooled` gives log-probabilities). With validation rows: the block
     of the epoch with the lowest validation log-loss (0: untouched), that
-    epoch and every epoch's loss; without: the last one, `epochs`, []."""
+    epoch and every epoch's loss; without: the last one, `epochs`, [].
+    Last, every epoch's `drift` from the pretrained block (epoch 0's is 0)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     block = TrainableBlock(encoder)
+    anchor = [p.detach().clone() for p in block.parameters()]
     opt = torch.optim.Adam(block.parameters(), lr=lr)
     yt = torch.tensor(y_train)
 
@@ -156,7 +191,7 @@ def tune(encoder: SpeechEmbedding, seqs: Sequences, train_rows: np.ndarray, y_tr
             return heads, float(F.nll_loss(heads.from_pooled(torch.tensor(x[val_rows])), torch.tensor(y_val)))
 
     heads, loss = refit()
-    losses, best = [loss], (loss, 0, copy.deepcopy(block.state_dict()))
+    losses, drifts, best = [loss], [0.0], (loss, 0, copy.deepcopy(block.state_dict()))
     steps3 = seqs.steps3[train_rows].numpy()
     for epoch in range(1, epochs + 1):
         # batches of similar lengths (sorted with a little noise), in random order
@@ -167,13 +202,17 @@ def tune(encoder: SpeechEmbedding, seqs: Sequences, train_rows: np.ndarray, y_tr
         for i in rng.permutation(len(batches)):
             b = batches[i]
             opt.zero_grad()
-            F.nll_loss(through.from_pooled(seqs.pooled(block, train_rows[b])), yt[b]).backward()
+            objective = mixed_loss(through.from_pooled, seqs.pooled(block, train_rows[b]), yt[b], mixup, rng)
+            if l2sp:
+                objective = objective + l2sp_penalty(block, anchor, l2sp)
+            objective.backward()
             opt.step()
         heads, loss = refit()
         losses.append(loss)
+        drifts.append(drift(block, anchor))
         if loss is not None and loss < best[0]:
             best = (loss, epoch, copy.deepcopy(block.state_dict()))
     if val_rows is None:
-        return block, epochs, []
+        return block, epochs, [], drifts
     block.load_state_dict(best[2])
-    return block, best[1], losses
+    return block, best[1], losses, drifts

@@ -294,7 +294,7 @@ class RecipeFromCvTests(unittest.TestCase):
             # and kept the network frozen
             # at the only learning rate there was
             self.assertEqual(fusion.recipe_from_cv(path),
-                             ((10.0, 256), 0.7, 0.89, ("embedding",), 0.0, "whole", 0, tuning.TUNE_LR))
+                             ((10.0, 256), 0.7, 0.89, ("embedding",), 0.0, "whole", 0, tuning.TUNE_LR, 0.0, 0.0))
             path.write_text(json.dumps({"folds": folds, "temperature_held_out": 0.89,
                                         "fusion": {"head_taps": ["block3", "block4"], "head_mixup": 0.4,
                                                    "head_pooling": "halves"}}))
@@ -308,7 +308,11 @@ class RecipeFromCvTests(unittest.TestCase):
             self.assertEqual(fusion.recipe_from_cv(path).tune_epochs, 4)
             # at the learning rate the report tuned with
             path.write_text(json.dumps({"folds": tuned, "fusion": {"tune_lr": 0.002}}))
-            self.assertEqual(fusion.recipe_from_cv(path)[-2:], (4, 0.002))
+            self.assertEqual(fusion.recipe_from_cv(path)[-4:], (4, 0.002, 0.0, 0.0))
+            # with the penalty and the mixup it tuned with
+            path.write_text(json.dumps({"folds": tuned, "fusion": {"tune_lr": 0.002, "tune_l2sp": 0.01,
+                                                                   "tune_mixup": 0.4}}))
+            self.assertEqual(fusion.recipe_from_cv(path)[-4:], (4, 0.002, 0.01, 0.4))
 
 
 class TuningTests(unittest.TestCase):
@@ -401,7 +405,7 @@ class TuningTests(unittest.TestCase):
         self.assertFalse(any(q.requires_grad for q in floored.parameters()))
         # (whether it learns is the fuse-cv run's to say: this small network's values vary
         # by 1e-4, too sharp a loss for any step size to lower it here)
-        block, epochs, losses = tuning.tune(encoder, seqs, rows, y, fit, 1, seed=0)
+        block, epochs, losses, drifts = tuning.tune(encoder, seqs, rows, y, fit, 1, seed=0)
         self.assertEqual((epochs, losses), (1, []))  # no validation rows: every epoch, the last block
 
         def moved(b: tuning.TrainableBlock) -> float:
@@ -412,13 +416,13 @@ class TuningTests(unittest.TestCase):
         self.assertEqual(moved(tuning.tune(encoder, seqs, rows, y, fit, 1, seed=0, lr=0.0)[0]), 0.0)
         self.assertGreater(moved(tuning.tune(encoder, seqs, rows, y, fit, 1, seed=0, lr=10 * tuning.TUNE_LR)[0]),
                            2 * moved(block))
-        block, _, _ = tuning.tune(encoder, seqs, rows, y, fit, 3, seed=0)
-        again, _, _ = tuning.tune(encoder, seqs, rows, y, fit, 3, seed=0)
+        block, _, _, _ = tuning.tune(encoder, seqs, rows, y, fit, 3, seed=0)
+        again, _, _, _ = tuning.tune(encoder, seqs, rows, y, fit, 3, seed=0)
         for w, v in zip(block.weights, again.weights):
             torch.testing.assert_close(w, v)  # the same seed, the same block
         # with validation rows: every epoch's loss, and the block of the lowest
-        best, epoch, losses = tuning.tune(encoder, seqs, rows[:64], y[:64], fit, 3, seed=0,
-                                          val_rows=rows[64:], y_val=y[64:])
+        best, epoch, losses, _ = tuning.tune(encoder, seqs, rows[:64], y[:64], fit, 3, seed=0,
+                                             val_rows=rows[64:], y_val=y[64:])
         self.assertEqual(len(losses), 4)
         self.assertEqual(epoch, int(np.argmin(losses)))
         x = seqs.all_pooled(best)
@@ -426,6 +430,58 @@ class TuningTests(unittest.TestCase):
         with torch.no_grad():
             val = float(F.nll_loss(heads.from_pooled(torch.tensor(x[64:])), torch.tensor(y[64:])))
         self.assertAlmostEqual(val, min(losses), places=5)
+
+    def test_the_penalty_and_mixup_hold_the_block(self):
+        encoder = SpeechEmbedding(small_network()).eval()
+        lengths = [int(n) for n in np.random.default_rng(4).integers(80, 160, 64)]
+        feats = TuningTests.dump(lengths, 4)
+        y = np.array([it.label for it in feats.items])
+        seqs = fusion.block3_sequences(encoder, feats, feats.items, "whole")
+        rows = np.arange(len(y))
+
+        def fit(x: np.ndarray, labels: np.ndarray) -> fusion.HeadEnsemble:
+            return fusion.train_heads(encoder, x, labels, 1e-2, 0, seeds=1, taps=tuning.TAPS)
+
+        anchor = [p.detach().clone() for p in tuning.TrainableBlock(encoder).parameters()]
+        free, _, _, drifts = tuning.tune(encoder, seqs, rows, y, fit, 2, seed=0, lr=0.05)
+        # every epoch's distance from the pretrained block, epoch 0 untouched
+        self.assertEqual(len(drifts), 3)
+        self.assertEqual(drifts[0], 0.0)
+        self.assertAlmostEqual(drifts[-1], tuning.drift(free, anchor), places=6)
+        moved = sum(float((p - a).detach().pow(2).sum()) for p, a in zip(free.parameters(), anchor)) ** 0.5
+        self.assertAlmostEqual(drifts[-1], moved / sum(float(a.pow(2).sum()) for a in anchor) ** 0.5, places=6)
+        self.assertGreater(drifts[-1], 0.0)
+        # the penalty: alpha / 2 times the squared distance
+        self.assertAlmostEqual(float(tuning.l2sp_penalty(free, anchor, 0.3)), 0.15 * moved ** 2, places=4)
+        # a strong one keeps the block nearer the pretrained weights
+        held, _, _, held_drifts = tuning.tune(encoder, seqs, rows, y, fit, 2, seed=0, lr=0.05, l2sp=1e4)
+        self.assertLess(held_drifts[-1], 0.5 * drifts[-1])
+        # mixup trains on other values: another block from the same seed
+        mixed, _, _, _ = tuning.tune(encoder, seqs, rows, y, fit, 2, seed=0, lr=0.05, mixup=0.4)
+        self.assertGreater(max(float((w - v).abs().max()) for w, v in zip(mixed.weights, free.weights)), 1e-6)
+
+    def test_mixed_loss_blends_rows_and_labels_alike(self):
+        x = torch.randn(6, 4)
+        y = torch.tensor([0, 1, 2, 3, 1, 2])
+
+        def log_probs_of(v: torch.Tensor) -> torch.Tensor:
+            return F.log_softmax(v, -1)
+
+        # no mixup: the plain log-loss, and the generator left as it was
+        rng = np.random.default_rng(0)
+        torch.testing.assert_close(tuning.mixed_loss(log_probs_of, x, y, 0.0, rng), F.nll_loss(log_probs_of(x), y))
+        self.assertEqual(rng.random(), np.random.default_rng(0).random())
+        # with it: each row blended with the row the permutation gives, its loss against both labels
+        got = tuning.mixed_loss(log_probs_of, x, y, 0.4, np.random.default_rng(1))
+        rng = np.random.default_rng(1)
+        lam = torch.tensor(rng.beta(0.4, 0.4, 6), dtype=x.dtype)
+        other = torch.as_tensor(rng.permutation(6))
+        want = 0.0
+        for i in range(6):
+            lp = log_probs_of(lam[i] * x[i] + (1 - lam[i]) * x[other[i]])
+            want = want - (lam[i] * lp[y[i]] + (1 - lam[i]) * lp[y[other[i]]]) / 6
+        torch.testing.assert_close(got, want)
+        self.assertTrue(0 < float(lam.min()) and float(lam.max()) < 1)
 
 
 class HeadCopiesTests(unittest.TestCase):
@@ -471,6 +527,17 @@ class HeadCopiesTests(unittest.TestCase):
                          ["- Block 4 of the speech network fine-tuned on each fold's training actors, up to 6 "
                           "epochs at learning rate 0.002, the epoch chosen on validation log-loss: kept 6 / 0 / 3 "
                           "(folds in order; 0: frozen)"])
+        # the holds on the block, and how far each fold's kept block moved
+        moved = [{"tune": {"epochs": e, "drift": [0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.42]}} for e in (6, 0, 3)]
+        self.assertEqual(report._tune_lines({"fusion": {"tune_epochs": 6, "tune_lr": 0.001, "tune_l2sp": 0.03,
+                                                        "tune_mixup": 0.0}, "folds": moved}),
+                         ["- Block 4 of the speech network fine-tuned on each fold's training actors, up to 6 "
+                          "epochs at learning rate 0.001, L2-SP penalty 0.03, the epoch chosen on validation "
+                          "log-loss: kept 6 / 0 / 3 (folds in order; 0: frozen)",
+                          "- Distance of the kept block 4 from the pretrained one (norm of the change over the "
+                          "weights' norm): 42% / 0% / 30%"])
+        self.assertIn("L2-SP penalty 0.03 and mixup alpha 0.4", report._tune_lines(
+            {"fusion": {"tune_epochs": 6, "tune_l2sp": 0.03, "tune_mixup": 0.4}, "folds": folds})[0])
         self.assertEqual(report._tune_lines({"fusion": {"tune_epochs": 0}, "folds": folds}), [])
         self.assertEqual(report._tune_lines({"folds": folds}), [])
 
@@ -537,8 +604,9 @@ class FuseCvTests(unittest.TestCase):
             for name, fold_ids in (("all", [1, 2, 3]), ("alone", [3])):
                 cv = self.cv_run(tmp / f"cv-{name}", fold_ids, clean.feature_config)
                 rep = fusion.evaluate_cv(clean, [cv], encoder, tmp / f"fuse-{name}", copies, noisy,
-                                         widths=(0,), tune_epochs=2, tune_lr=0.2)
-                self.assertEqual(rep["fusion"]["tune_lr"], 0.2)  # fuse-final tunes at the same step
+                                         widths=(0,), tune_epochs=2, tune_lr=0.2, tune_l2sp=1e-6, tune_mixup=0.05)
+                # fuse-final tunes at the same step, with the same holds
+                self.assertEqual([rep["fusion"][k] for k in ("tune_lr", "tune_l2sp", "tune_mixup")], [0.2, 1e-6, 0.05])
                 runs[name] = {f["fold"]: f for f in rep["folds"]}
                 self.assertTrue((tmp / f"fuse-{name}" / "report.md").is_file())
         self.assertEqual(sorted(runs["all"]), [1, 2, 3])
