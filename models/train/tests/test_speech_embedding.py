@@ -381,16 +381,22 @@ class TuningTests(unittest.TestCase):
             torch.testing.assert_close(loaded(x), heads(x))
             torch.testing.assert_close(loaded.first.encoder.taps(scaled_bands(x, None), tuning.TAPS)[1], t4)
 
-    def test_tuning_moves_the_block_reproducibly_and_keeps_the_best_epoch(self):
+    @classmethod
+    def tuning_setup(cls, n: int, seed: int) -> tuple:
+        """A small network, `n` clips' block-3 sequences, their rows and
+        labels, and a fitter of one linear head: what `tuning.tune` takes."""
         encoder = SpeechEmbedding(small_network()).eval()
-        lengths = [int(n) for n in np.random.default_rng(3).integers(80, 160, 96)]
-        feats = self.dump(lengths, 3)
+        feats = cls.dump([int(k) for k in np.random.default_rng(seed).integers(80, 160, n)], seed)
         y = np.array([it.label for it in feats.items])
         seqs = fusion.block3_sequences(encoder, feats, feats.items, "whole")
-        rows = np.arange(len(y))
 
         def fit(x: np.ndarray, labels: np.ndarray) -> fusion.HeadEnsemble:
             return fusion.train_heads(encoder, x, labels, 1e-2, 0, seeds=1, taps=tuning.TAPS)
+
+        return encoder, seqs, np.arange(len(y)), y, fit
+
+    def test_tuning_moves_the_block_reproducibly_and_keeps_the_best_epoch(self):
+        encoder, seqs, rows, y, fit = self.tuning_setup(96, 3)
 
         # the block trains through a held copy of the head fitted on the frozen block's
         # values: a value that did not vary is divided by a floor instead of its 1e-6
@@ -432,16 +438,7 @@ class TuningTests(unittest.TestCase):
         self.assertAlmostEqual(val, min(losses), places=5)
 
     def test_the_penalty_and_mixup_hold_the_block(self):
-        encoder = SpeechEmbedding(small_network()).eval()
-        lengths = [int(n) for n in np.random.default_rng(4).integers(80, 160, 64)]
-        feats = TuningTests.dump(lengths, 4)
-        y = np.array([it.label for it in feats.items])
-        seqs = fusion.block3_sequences(encoder, feats, feats.items, "whole")
-        rows = np.arange(len(y))
-
-        def fit(x: np.ndarray, labels: np.ndarray) -> fusion.HeadEnsemble:
-            return fusion.train_heads(encoder, x, labels, 1e-2, 0, seeds=1, taps=tuning.TAPS)
-
+        encoder, seqs, rows, y, fit = self.tuning_setup(64, 4)
         anchor = [p.detach().clone() for p in tuning.TrainableBlock(encoder).parameters()]
         free, _, _, drifts = tuning.tune(encoder, seqs, rows, y, fit, 2, seed=0, lr=0.05)
         # every epoch's distance from the pretrained block, epoch 0 untouched
