@@ -31,7 +31,7 @@ from . import data as data_mod
 from . import train
 from .malloc import keep_freed_memory
 from .speech_embedding import POOLINGS
-from .tuning import TUNE_LR
+from .tuning import TUNE_EPOCHS, TUNE_LR
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -152,11 +152,12 @@ def main(argv: list[str] | None = None) -> int:
                      help="the hidden widths the head's grid may choose, comma-separated, 0 for a linear "
                           "head; the grid has 0 and 256 (default: the shipped recipe's, 0 alone, which keeps a "
                           "halves head inside the 10 MB budget; crnn-se-12 and earlier: 0,256)")
-    fcv.add_argument("--tune-epochs", type=int, default=None, metavar="N",
+    fcv.add_argument("--tune-epochs", type=int, default=TUNE_EPOCHS, metavar="N",
                      help="fine-tune the network's block 4 (its last block the head reads; blocks 1-3 stay "
                           "frozen) on each fold's training actors for up to N epochs, the number chosen on "
                           "validation log-loss; fuse-final tunes on every actor for the folds' median "
-                          "(default 0: frozen; the shipped crnn-se-14 was chosen with 6; needs --taps block3,block4)")
+                          f"(default {TUNE_EPOCHS}, the shipped crnn-se-14's; 0 keeps the network frozen, "
+                          "as crnn-se-13 and before; tuning needs --taps block3,block4)")
     fcv.add_argument("--tune-lr", type=float, default=TUNE_LR, metavar="LR",
                      help="Adam's learning rate while block 4 is tuned; fuse-final tunes at the report's "
                           f"(default {TUNE_LR:g}, the shipped recipe's)")
@@ -316,16 +317,15 @@ def main(argv: list[str] | None = None) -> int:
             if not set(widths) <= set(fusion.HEAD_WIDTHS):
                 raise SystemExit(f"--head-widths: the grid has widths {','.join(map(str, fusion.HEAD_WIDTHS))} "
                                  f"only, not {a.head_widths}")
-            if a.tune_epochs is not None and a.tune_epochs < 0:
+            if a.tune_epochs < 0:
                 raise SystemExit(f"--tune-epochs: {a.tune_epochs} is negative (0 keeps the network frozen)")
-            tune = fusion.TUNE_EPOCHS if a.tune_epochs is None else a.tune_epochs
             if not a.tune_lr > 0:
                 raise SystemExit(f"--tune-lr: {a.tune_lr} is not a positive learning rate")
             for option, value in (("--tune-l2sp", a.tune_l2sp), ("--tune-mixup", a.tune_mixup)):
                 if value < 0:
                     raise SystemExit(f"{option}: {value} is negative (0 turns it off)")
             rep = fusion.evaluate_cv(feats, a.runs, encoder, a.out, extra, eval_sets, taps, mixup,
-                                     a.head_pooling or fusion.HEAD_POOLING, widths, tune, a.tune_lr,
+                                     a.head_pooling or fusion.HEAD_POOLING, widths, a.tune_epochs, a.tune_lr,
                                      a.tune_l2sp, a.tune_mixup)
             print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
         else:

@@ -62,11 +62,6 @@ HEAD_TAPS = ("block3", "block4")
 # how the head pools each tap over time (`speech_embedding.POOLINGS`; `fuse-cv --head-pooling`):
 # the shipped recipe's, the whole utterance and each half (crnn-se-12 and before: "whole")
 HEAD_POOLING = "halves"
-# fine-tuning block 4 (`tuning`, `fuse-cv --tune-epochs`): at most this many
-# epochs, the number chosen per fold on validation log-loss; 0 keeps the
-# network frozen, as every shipped model before crnn-se-14 (chosen with 6,
-# given on the command line as the model card's reproduce step does)
-TUNE_EPOCHS = 0
 WEIGHTS = [round(float(w), 2) for w in np.linspace(0.0, 1.0, 21)]
 
 
@@ -224,7 +219,7 @@ def fused(own: torch.Tensor, emb: torch.Tensor, w: float) -> torch.Tensor:
 def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, out: Path,
                 extra_train: list[Features], eval_sets: dict[str, Features],
                 taps: tuple[str, ...] = HEAD_TAPS, mixup: float = HEAD_MIXUP, pooling: str = HEAD_POOLING,
-                widths: tuple[int, ...] = HEAD_CHOSEN_WIDTHS, tune_epochs: int = TUNE_EPOCHS,
+                widths: tuple[int, ...] = HEAD_CHOSEN_WIDTHS, tune_epochs: int = tuning.TUNE_EPOCHS,
                 tune_lr: float = tuning.TUNE_LR, tune_l2sp: float = 0.0, tune_mixup: float = 0.0) -> dict:
     """The fusion under the protocol, the head reading the network at
     `taps`, pooled with `pooling`, trained with `mixup` alpha, its hidden
@@ -238,7 +233,8 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
     if not data.feature_config.get("speech_embedding"):
         raise SystemExit(f"{data.directory}: no speech-embedding bands (make it with ser-features --speech-embedding)")
     if tune_epochs and tuple(taps) != tuning.TAPS:
-        raise SystemExit(f"tuning block 4 needs the head on {','.join(tuning.TAPS)}, not {','.join(taps)}")
+        raise SystemExit(f"tuning block 4 needs the head on {','.join(tuning.TAPS)}, not {','.join(taps)} "
+                         "(--tune-epochs 0 keeps the network frozen)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     reps = [json.loads((Path(d) / "report.json").read_text()) for d in cv_dirs]

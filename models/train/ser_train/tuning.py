@@ -33,6 +33,10 @@ from torch import nn
 from .speech_embedding import WINDOW, SpeechEmbedding, pool_over_time, scaled_bands
 
 TAPS = ("block3", "block4")  # the head's taps a tuning needs: block 3 frozen, block 4 learning
+# at most this many epochs (`fuse-cv --tune-epochs`), the number chosen per
+# fold on validation log-loss: the shipped crnn-se-14's (0 keeps the network
+# frozen, as every shipped model before it)
+TUNE_EPOCHS = 6
 TUNE_LR = 1e-3
 TUNE_BATCH = 32
 # while the block trains, the held heads divide by at least this share of
