@@ -31,7 +31,7 @@ from . import data as data_mod
 from . import train
 from .malloc import keep_freed_memory
 from .speech_embedding import POOLINGS
-from .tuning import TUNE_EPOCHS, TUNE_LR
+from .tuning import FIRST, FIRSTS, TUNE_EPOCHS, TUNE_LR
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -161,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     fcv.add_argument("--tune-lr", type=float, default=TUNE_LR, metavar="LR",
                      help="Adam's learning rate while block 4 is tuned; fuse-final tunes at the report's "
                           f"(default {TUNE_LR:g}, the shipped recipe's)")
+    fcv.add_argument("--tune-from", choices=FIRSTS, default=FIRST,
+                     help="the first block that learns while the network is tuned; the blocks after it up to "
+                          "block 4 learn too, those before it stay frozen (default: the shipped recipe's, "
+                          f"{FIRST}; block3: blocks 3 and 4, about three times the compute per epoch and 2.7 "
+                          "times the memory for the frozen activations); fuse-final tunes the report's")
     fcv.add_argument("--tune-l2sp", type=float, default=0.0, metavar="ALPHA",
                      help="while block 4 is tuned, add ALPHA/2 times the squared distance of its weights from "
                           "the pretrained ones to the loss (L2-SP), holding it near what it learnt; fuse-final "
@@ -326,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit(f"{option}: {value} is negative (0 turns it off)")
             rep = fusion.evaluate_cv(feats, a.runs, encoder, a.out, extra, eval_sets, taps, mixup,
                                      a.head_pooling or fusion.HEAD_POOLING, widths, a.tune_epochs, a.tune_lr,
-                                     a.tune_l2sp, a.tune_mixup)
+                                     a.tune_l2sp, a.tune_mixup, a.tune_from)
             print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
         else:
             print(fusion.final(feats, extra, encoder, a.own_model, a.from_cv, a.version, a.description, a.out))

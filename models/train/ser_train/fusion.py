@@ -142,25 +142,28 @@ def pooled_embeddings(encoder: SpeechEmbedding, data: Features, items: list[Item
     return out
 
 
-def block3_sequences(encoder: SpeechEmbedding, data: Features, items: list[Item], pooling: str) -> tuning.Sequences:
-    """Each item's frozen block-3 activations, through the graph the export
-    carries (`run_per_item`), for tuning block 4."""
-    return tuning.Sequences(encoder, [r[0] for r in run_per_item(tuning.Block3(encoder), data, items, "block3")],
-                            [it.frames for it in items], pooling)
+def frozen_sequences(encoder: SpeechEmbedding, data: Features, items: list[Item], pooling: str,
+                     first: str = tuning.FIRST) -> tuning.Sequences:
+    """Each item's frozen activations where the blocks from `first` on
+    start (`tuning.input_tap`), through the graph the export carries
+    (`run_per_item`), for tuning those blocks."""
+    tap = tuning.input_tap(first)
+    return tuning.Sequences(encoder, [r[0] for r in run_per_item(tuning.Frozen(encoder, tap), data, items, tap)],
+                            [it.frames for it in items], pooling, first)
 
 
 def frozen_values(encoder: SpeechEmbedding, data: Features, items: list[Item], taps: tuple[str, ...],
                   pooling: str, seqs: tuning.Sequences | None = None) -> np.ndarray:
     """The frozen network's pooled values of `items` (`pooled_embeddings`);
-    with their block-3 activations at hand (`seqs`, made for tuning), the
-    frozen block 4 runs on those instead of the whole network again (the
-    same values to float rounding)."""
+    with their frozen activations at hand (`seqs`, made for tuning), the
+    frozen blocks after them run on those instead of the whole network again
+    (the same values to float rounding)."""
     if seqs is None:
         return pooled_embeddings(encoder, data, items, taps, pooling)
     if tuple(taps) != tuning.TAPS or seqs.pooling != pooling or len(seqs) != len(items):
-        raise ValueError(f"block-3 sequences of {len(seqs)} items pooled {seqs.pooling} cannot give the values "
+        raise ValueError(f"sequences of {len(seqs)} items pooled {seqs.pooling} cannot give the values "
                          f"of {len(items)} items at {','.join(taps)} pooled {pooling}")
-    return seqs.all_pooled(tuning.TrainableBlock(encoder))
+    return seqs.all_pooled(tuning.TrainableBlocks(encoder, seqs.first))
 
 
 def head_fitter(encoder: SpeechEmbedding, setting: tuple[float, int], taps: tuple[str, ...], mixup: float,
@@ -220,20 +223,20 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
                 extra_train: list[Features], eval_sets: dict[str, Features],
                 taps: tuple[str, ...] = HEAD_TAPS, mixup: float = HEAD_MIXUP, pooling: str = HEAD_POOLING,
                 widths: tuple[int, ...] = HEAD_CHOSEN_WIDTHS, tune_epochs: int = tuning.TUNE_EPOCHS,
-                tune_lr: float = tuning.TUNE_LR, tune_l2sp: float = 0.0, tune_mixup: float = 0.0) -> dict:
+                tune_lr: float = tuning.TUNE_LR, tune_l2sp: float = 0.0, tune_mixup: float = 0.0,
+                tune_from: str = tuning.FIRST) -> dict:
     """The fusion under the protocol, the head reading the network at
     `taps`, pooled with `pooling`, trained with `mixup` alpha, its hidden
-    width one of `widths`; with `tune_epochs`, block 4 fine-tuned on each
-    fold's training actors for up to that many epochs at learning rate
-    `tune_lr`, with the L2-SP penalty `tune_l2sp` and mixup alpha
-    `tune_mixup` (`tuning`; the head's setting chosen again on the tuned
-    values); writes OUT/report.json +
-    report.md in the format of a `cv` run (plus each fold's choices and the
-    parts' UA)."""
+    width one of `widths`; with `tune_epochs`, the blocks from `tune_from`
+    to block 4 fine-tuned on each fold's training actors for up to that many
+    epochs at learning rate `tune_lr`, with the L2-SP penalty `tune_l2sp`
+    and mixup alpha `tune_mixup` (`tuning`; the head's setting chosen again
+    on the tuned values); writes OUT/report.json + report.md in the format
+    of a `cv` run (plus each fold's choices and the parts' UA)."""
     if not data.feature_config.get("speech_embedding"):
         raise SystemExit(f"{data.directory}: no speech-embedding bands (make it with ser-features --speech-embedding)")
     if tune_epochs and tuple(taps) != tuning.TAPS:
-        raise SystemExit(f"tuning block 4 needs the head on {','.join(tuning.TAPS)}, not {','.join(taps)} "
+        raise SystemExit(f"tuning the network needs the head on {','.join(tuning.TAPS)}, not {','.join(taps)} "
                          "(--tune-epochs 0 keeps the network frozen)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -249,7 +252,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
     # the frozen network is the same for every fold: every item of every dump embedded once
     # (keyed by the Item objects, which live as long as these lists)
     everything = [it for items in [data.items, *copies, *sets.values()] for it in items]
-    seqs = block3_sequences(encoder, data, everything, pooling) if tune_epochs else None
+    seqs = frozen_sequences(encoder, data, everything, pooling, tune_from) if tune_epochs else None
     # every fold starts from these; a fold's tuned values replace them in that fold only
     # (a tuned block trained on actors that are other folds' test actors)
     values = frozen_values(encoder, data, everything, taps, pooling, seqs)
@@ -335,7 +338,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
             "part_ua": part_ua,
             "train_time_s": sum(f["train_time_s"] for f in folds_k),
         })
-        tune_said = f", block 4 tuned {tuned['epochs']} epochs" if tuned else ""
+        tune_said = f", {tuning.tuned_said(tune_from)} tuned {tuned['epochs']} epochs" if tuned else ""
         print(f"fold {k}: head {setting}{tune_said}, w {w}, T {t:.2f}: own {part_ua['own']:.3f}, "
               f"embedding {part_ua['embedding']:.3f}, fused {test['ua']:.3f}", flush=True)
     cross_fitted_calibration(results, held_out)
@@ -356,6 +359,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
                      "tune_lr": tune_lr if tune_epochs else None,
                      "tune_l2sp": tune_l2sp if tune_epochs else None,
                      "tune_mixup": tune_mixup if tune_epochs else None,
+                     "tune_from": tune_from if tune_epochs else None,
                      "own_ua_mean": statistics.mean(f["part_ua"]["own"] for f in results),
                      "embedding_ua_mean": statistics.mean(f["part_ua"]["embedding"] for f in results)}
     if "extra_train" in reps[0]:
@@ -390,10 +394,11 @@ class FusionRecipe(NamedTuple):
     taps: tuple[str, ...]
     mixup: float
     pooling: str
-    tune_epochs: int  # block 4 fine-tuned for this many epochs (0: frozen)
+    tune_epochs: int  # the blocks from tune_from on fine-tuned for this many epochs (0: frozen)
     tune_lr: float  # at this learning rate
     tune_l2sp: float  # with this L2-SP penalty (0: none)
     tune_mixup: float  # and this mixup alpha (0: none)
+    tune_from: str  # the first block that learnt
 
 
 def recipe_from_cv(report_path: Path) -> FusionRecipe:
@@ -408,11 +413,12 @@ def recipe_from_cv(report_path: Path) -> FusionRecipe:
     head read (`embedding` for a report from before they were chosen), its
     mixup alpha (0 for a report from before it had one) and its pooling
     ("whole" for a report from before there was another); the median over
-    the folds of the epochs block 4 was tuned for (0: frozen, as in a
+    the folds of the epochs the network was tuned for (0: frozen, as in a
     report from before the tuning), its learning rate (`tuning.TUNE_LR`
     for a report from before it was recorded: every such run used it), its
     L2-SP penalty and mixup alpha (0 for a report from before they were
-    options)."""
+    options) and the first block that learnt (block 4 for a report from
+    before there was a choice)."""
     rep = json.loads(Path(report_path).read_text())
     folds = rep["folds"]
     settings = Counter((f["head"]["weight_decay"], f["head"]["hidden"]) for f in folds)
@@ -427,7 +433,8 @@ def recipe_from_cv(report_path: Path) -> FusionRecipe:
                         rep.get("fusion", {}).get("head_pooling", "whole"), tune_epochs,
                         float(rep.get("fusion", {}).get("tune_lr") or tuning.TUNE_LR),
                         float(rep.get("fusion", {}).get("tune_l2sp") or 0.0),
-                        float(rep.get("fusion", {}).get("tune_mixup") or 0.0))
+                        float(rep.get("fusion", {}).get("tune_mixup") or 0.0),
+                        rep.get("fusion", {}).get("tune_from") or "block4")
 
 
 def export(own_model: Path, heads: HeadEnsemble, weight: float, temperature: float, feature_config: dict,
@@ -536,8 +543,8 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
     items = data.items + [it for c in copies for it in c]
     labels = np.array([it.label for it in items])
     if recipe.tune_epochs:
-        # block 4 tuned on every actor for the folds' median number of epochs
-        seqs = block3_sequences(encoder, data, items, pooling)
+        # the network tuned on every actor for the folds' median number of epochs
+        seqs = frozen_sequences(encoder, data, items, pooling, recipe.tune_from)
         block, _, _, _ = tuning.tune(encoder, seqs, np.arange(len(items)), labels,
                                      head_fitter(encoder, setting, taps, mixup, pooling), recipe.tune_epochs,
                                      seed=0, lr=recipe.tune_lr, l2sp=recipe.tune_l2sp, mixup=recipe.tune_mixup)
@@ -556,7 +563,7 @@ def final(data: Features, extra_train: list[Features], encoder: SpeechEmbedding,
         "head": {"weight_decay": setting[0], "hidden": setting[1], "seeds": HEAD_SEEDS, "epochs": HEAD_EPOCHS,
                  "taps": list(taps), "mixup": mixup, "pooling": pooling, "tune_epochs": recipe.tune_epochs,
                  **{key: getattr(recipe, key) if recipe.tune_epochs else None
-                    for key in ("tune_lr", "tune_l2sp", "tune_mixup")}},
+                    for key in ("tune_lr", "tune_l2sp", "tune_mixup", "tune_from")}},
         "fusion_weight": weight, "temperature": temperature,
         "own_model": {"path": str(own_model), "sha256": hashlib.sha256(Path(own_model).read_bytes()).hexdigest()},
         "actors": sorted({it.actor for it in data.items}), "n_segments": len(items),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import LABELS, metrics, nets, priors
+from . import LABELS, metrics, nets, priors, tuning
 
 
 def build(results: list[dict], recipe, data, net) -> dict:
@@ -170,7 +170,7 @@ def _copies_lines(rep: dict) -> list[str]:
 
 
 def _tune_lines(rep: dict) -> list[str]:
-    """A fusion whose heads read a fine-tuned block 4 (`fuse-cv --tune-epochs`): the epochs each fold kept."""
+    """A fusion whose heads read fine-tuned blocks (`fuse-cv --tune-epochs`): the epochs each fold kept."""
     most = rep.get("fusion", {}).get("tune_epochs")
     if not most:
         return []
@@ -181,11 +181,12 @@ def _tune_lines(rep: dict) -> list[str]:
                                                                  ("tune_mixup", "mixup alpha"))
              if rep["fusion"].get(key)]
     step += f", {' and '.join(holds)}" if holds else ""
-    lines = [f"- Block 4 of the speech network fine-tuned on each fold's training actors, up to {most} epochs{step}, "
+    blocks = tuning.tuned_said(rep["fusion"].get("tune_from") or "block4")  # none: the runs before --tune-from
+    lines = [f"- {blocks.capitalize()} of the speech network fine-tuned on each fold's training actors, up to {most} epochs{step}, "
              f"the epoch chosen on validation log-loss: kept {kept} (folds in order; 0: frozen)"]
     if all("drift" in f.get("tune", {}) for f in rep["folds"]):
         moved = " / ".join(f"{f['tune']['drift'][f['tune']['epochs']] * 100:.0f}%" for f in rep["folds"])
-        lines.append(f"- Distance of the kept block 4 from the pretrained one (norm of the change over the "
+        lines.append(f"- Distance of the kept {blocks} from the pretrained weights (norm of the change over the "
                      f"weights' norm): {moved}")
     return lines
 

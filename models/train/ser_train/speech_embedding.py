@@ -143,7 +143,7 @@ class SpeechEmbedding(nn.Module):
 
     def step(self, op: tuple, x: torch.Tensor, conv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """One operation of `ops` on x; `conv` (weight, bias) replaces a
-        convolution's own (a fine-tuned copy: `tuning.TrainableBlock`)."""
+        convolution's own (a fine-tuned copy: `tuning.TrainableBlocks`)."""
         kind = op[0]
         if kind == "pad":
             return F.pad(x, (1, 1)).unsqueeze(1)  # [B, 1, T, 34]

@@ -1,23 +1,24 @@
-"""Fine-tuning the last block the head reads (`fuse-cv --tune-epochs`).
+"""Fine-tuning the last blocks the head reads (`fuse-cv --tune-epochs`).
 
 The head reads the pretrained network at the ends of its third and fourth
-blocks (`fusion.HEAD_TAPS`). Blocks 1-3 stay frozen; a copy of block 4's
-four convolutions learns on the fold's training actors (clean and augmented
-segments), through the head: each epoch trains the block with the head held
-(Adam, minibatches of similar lengths), then refits the head on the new
-pooled values. Two optional holds on the block: an L2-SP penalty (Li et al.
-2018), `l2sp / 2` times the squared distance of its weights and biases from
-the pretrained ones, added to the loss; and mixup of the head's input (each
-item's pooled values blended with another item's of the batch, the loss
-blended the same way, the weight ~ Beta(mixup, mixup)). With validation
-actors the epoch with the lowest validation log-loss is kept (epoch 0: the
-frozen block); `fuse-final` runs the folds' median number of epochs on
-every actor. The tuned block goes into the exported graph in place of the
-frozen one (`tuned_encoder`): the same operations, other weights, so the
-same size and speed.
+blocks (`fusion.HEAD_TAPS`). The blocks before `first` stay frozen; copies
+of the convolutions from `first` to block 4 (block 4's four by default,
+`fuse-cv --tune-from block3` adds block 3's) learn on the fold's training
+actors (clean and augmented segments), through the head: each epoch trains
+the blocks with the head held (Adam, minibatches of similar lengths), then
+refits the head on the new pooled values. Two optional holds on the blocks:
+an L2-SP penalty (Li et al. 2018), `l2sp / 2` times the squared distance of
+their weights and biases from the pretrained ones, added to the loss; and
+mixup of the head's input (each item's pooled values blended with another
+item's of the batch, the loss blended the same way, the weight ~
+Beta(mixup, mixup)). With validation actors the epoch with the lowest
+validation log-loss is kept (epoch 0: the frozen blocks); `fuse-final`
+runs the folds' median number of epochs on every actor. The tuned blocks
+go into the exported graph in place of the frozen ones (`tuned_encoder`):
+the same operations, other weights, so the same size and speed.
 
-Block 3's activations do not change, so they are computed once per segment
-(`Sequences`) and only block 4 runs while tuning.
+The frozen blocks' activations do not change, so they are computed once
+per segment (`Sequences`) and only the blocks that learn run while tuning.
 """
 
 from __future__ import annotations
@@ -32,13 +33,17 @@ from torch import nn
 
 from .speech_embedding import WINDOW, SpeechEmbedding, pool_over_time, scaled_bands
 
-TAPS = ("block3", "block4")  # the head's taps a tuning needs: block 3 frozen, block 4 learning
+TAPS = ("block3", "block4")  # the head's taps a tuning needs (the last one the last block that learns)
 # at most this many epochs (`fuse-cv --tune-epochs`), the number chosen per
 # fold on validation log-loss: the shipped crnn-se-14's (0 keeps the network
 # frozen, as every shipped model before it)
 TUNE_EPOCHS = 6
 TUNE_LR = 1e-3
 TUNE_BATCH = 32
+# the first block that learns (`fuse-cv --tune-from`): the shipped recipe's,
+# block 4 alone; from block 3, blocks 3 and 4 (the head reads both)
+FIRST = "block4"
+FIRSTS = ("block2", "block3", "block4")
 # while the block trains, the held heads divide by at least this share of
 # their median standard deviation: a value that hardly varied over the
 # training rows (a unit the frozen block leaves at its floor) would turn the
@@ -46,42 +51,62 @@ TUNE_BATCH = 32
 STD_FLOOR = 0.01
 
 
-class Block3(nn.Module):
-    """features [1, T, F] -> the frozen block 3's activations [1, C, T3, F3]
-    (every frame counts, as in the exported graph)."""
+def tuned_said(first: str) -> str:
+    """The blocks that learn, in words: "block 4", "blocks 3-4"."""
+    return "block 4" if first == "block4" else f"blocks {first[5:]}-4"
 
-    def __init__(self, encoder: SpeechEmbedding):
+
+def input_tap(first: str) -> str:
+    """Where the frozen part ends when blocks `first` (`FIRSTS`) to 4 learn:
+    the end of the block before it."""
+    if first not in FIRSTS:
+        raise ValueError(f"no tuning from {first!r} (from: {', '.join(FIRSTS)})")
+    return f"block{int(first[5:]) - 1}"
+
+
+class Frozen(nn.Module):
+    """features [1, T, F] -> the frozen network's activations [1, C, T', F']
+    at the end of block `tap` (every frame counts, as in the exported graph)."""
+
+    def __init__(self, encoder: SpeechEmbedding, tap: str):
         super().__init__()
-        self.encoder = encoder
+        self.encoder, self.tap = encoder, tap
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder.taps(scaled_bands(x, None), (TAPS[0],))[0]
+        return self.encoder.taps(scaled_bands(x, None), (self.tap,))[0]
 
 
-class TrainableBlock(nn.Module):
-    """The network's operations from block 3's end to block 4's, with
-    trainable copies of their convolutions' weights and biases."""
+class TrainableBlocks(nn.Module):
+    """The network's operations from the end of the block before `first` to
+    block 4's, with trainable copies of their convolutions' weights and
+    biases."""
 
-    def __init__(self, encoder: SpeechEmbedding):
+    def __init__(self, encoder: SpeechEmbedding, first: str = FIRST):
         super().__init__()
-        self.encoder = encoder
-        self.ops = encoder.ops_between(*TAPS)
-        self.convs = [op[1] for op in self.ops if op[0] == "conv"]
+        self.encoder, self.first = encoder, first
+        # (tap, the operations that lead to it) for each block that learns
+        taps = [f"block{n}" for n in range(int(first[5:]), int(TAPS[-1][5:]) + 1)]
+        self.stages = [(tap, encoder.ops_between(before, tap)) for before, tap in zip([input_tap(first)] + taps, taps)]
+        self.convs = [op[1] for _, ops in self.stages for op in ops if op[0] == "conv"]
         self.weights = nn.ParameterList(nn.Parameter(getattr(encoder, f"w{k}").clone()) for k in self.convs)
         self.biases = nn.ParameterList(nn.Parameter(getattr(encoder, f"b{k}").clone()) for k in self.convs)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Block 3's activations [B, C, T3, F3] -> block 4's [B, C', T4, F4]."""
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The activations [B, C, T', F'] at the end of the block before
+        `first` -> those at the head's taps (`TAPS`)."""
         index = {k: i for i, k in enumerate(self.convs)}
-        for op in self.ops:
-            i = index.get(op[1]) if op[0] == "conv" else None
-            x = self.encoder.step(op, x, None if i is None else (self.weights[i], self.biases[i]))
-        return x
+        out = {input_tap(self.first): x}
+        for tap, ops in self.stages:
+            for op in ops:
+                i = index.get(op[1]) if op[0] == "conv" else None
+                x = self.encoder.step(op, x, None if i is None else (self.weights[i], self.biases[i]))
+            out[tap] = x
+        return [out[t] for t in TAPS]
 
 
-def tuned_encoder(encoder: SpeechEmbedding, block: TrainableBlock) -> SpeechEmbedding:
-    """A copy of the network with `block`'s weights in place of block 4's
-    (what the head and the exported graph then run)."""
+def tuned_encoder(encoder: SpeechEmbedding, block: TrainableBlocks) -> SpeechEmbedding:
+    """A copy of the network with `block`'s weights in place of the
+    pretrained ones (what the head and the exported graph then run)."""
     tuned = copy.deepcopy(encoder)
     with torch.no_grad():
         for k, w, b in zip(block.convs, block.weights, block.biases):
@@ -91,42 +116,49 @@ def tuned_encoder(encoder: SpeechEmbedding, block: TrainableBlock) -> SpeechEmbe
 
 
 class Sequences:
-    """Block 3's activations of a list of items (`block3[i]`: [C, T3, F3])
-    and how many steps of blocks 3 and 4 each fills."""
+    """The frozen network's activations of a list of items where the blocks
+    that learn start (`inputs[i]`: [C, T', F'] at `input_tap(first)`), and
+    how many steps of that tap and of blocks 3 and 4 each fills."""
 
-    def __init__(self, encoder: SpeechEmbedding, block3: list[np.ndarray], frames: list[int], pooling: str):
-        self.block3 = [torch.as_tensor(b) for b in block3]
+    def __init__(self, encoder: SpeechEmbedding, inputs: list[np.ndarray], frames: list[int], pooling: str,
+                 first: str = FIRST):
+        self.inputs = [torch.as_tensor(b) for b in inputs]
+        self.first = first
         n = torch.tensor([max(f, WINDOW) for f in frames])
+        self.steps_in = encoder.tap_lengths(n, input_tap(first))
         self.steps3, self.steps4 = (encoder.tap_lengths(n, t) for t in TAPS)
         self.pooling = pooling
-        bad = [i for i, (b, s) in enumerate(zip(self.block3, self.steps3)) if b.shape[1] != int(s)]
+        bad = [i for i, (b, s) in enumerate(zip(self.inputs, self.steps_in)) if b.shape[1] != int(s)]
         if bad:
-            raise ValueError(f"item {bad[0]}: {self.block3[bad[0]].shape[1]} steps of block 3, "
-                             f"expected {int(self.steps3[bad[0]])}")
+            raise ValueError(f"item {bad[0]}: {self.inputs[bad[0]].shape[1]} steps of {input_tap(first)}, "
+                             f"expected {int(self.steps_in[bad[0]])}")
 
     def __len__(self) -> int:
-        return len(self.block3)
+        return len(self.inputs)
 
-    def pooled(self, block: TrainableBlock, idx: np.ndarray) -> torch.Tensor:
+    def pooled(self, block: TrainableBlocks, idx: np.ndarray) -> torch.Tensor:
         """The head's input for items `idx`, in `EmbeddingHead.pooled`'s order
         (every mean, every deviation, then each tap's halves)."""
-        first = self.block3[idx[0]]
-        a3 = first.new_zeros(len(idx), first.shape[0], int(self.steps3[idx].max()), first.shape[2])
+        one = self.inputs[idx[0]]
+        x = one.new_zeros(len(idx), one.shape[0], int(self.steps_in[idx].max()), one.shape[2])
         for j, i in enumerate(idx):
-            a3[j, :, : self.steps3[i]] = self.block3[i]
-        # past an utterance's end: zeros in, never read out (block 4 does not pad time)
+            x[j, :, : self.steps_in[i]] = self.inputs[i]
+        # past an utterance's end: zeros in, never read out (no block pads time)
         (w3, h3), (w4, h4) = (pool_over_time(a.transpose(1, 2).flatten(2), s, self.pooling)
-                              for a, s in ((a3, self.steps3[idx]), (block(a3), self.steps4[idx])))
+                              for a, s in zip(block(x), (self.steps3[idx], self.steps4[idx])))
         return torch.cat([w3[0], w4[0], w3[1], w4[1]] + h3 + h4, dim=-1)
 
     @torch.no_grad()
-    def all_pooled(self, block: TrainableBlock, batch: int = 128) -> np.ndarray:
-        order = np.argsort(self.steps3.numpy(), kind="stable")
-        parts = [(order[k: k + batch], self.pooled(block, order[k: k + batch]).numpy())
+    def all_pooled(self, block: TrainableBlocks, batch: int = 128, rows: np.ndarray | None = None) -> np.ndarray:
+        """The head's input for every item, or for `rows` (in their order),
+        in batches of similar lengths."""
+        rows = np.arange(len(self)) if rows is None else np.asarray(rows)
+        order = np.argsort(self.steps_in[rows].numpy(), kind="stable")
+        parts = [(order[k: k + batch], self.pooled(block, rows[order[k: k + batch]]).numpy())
                  for k in range(0, len(order), batch)]
-        out = np.zeros((len(self), parts[0][1].shape[1]), np.float32)
-        for rows, values in parts:
-            out[rows] = values
+        out = np.zeros((len(rows), parts[0][1].shape[1]), np.float32)
+        for at, values in parts:
+            out[at] = values
         return out
 
 
@@ -140,7 +172,7 @@ def held(heads: nn.Module) -> nn.Module:
     return heads
 
 
-def drift(block: TrainableBlock, anchor: list[torch.Tensor]) -> float:
+def drift(block: TrainableBlocks, anchor: list[torch.Tensor]) -> float:
     """How far the block's weights and biases moved from `anchor`: the norm
     of the difference over the norm of `anchor` (0: untouched)."""
     with torch.no_grad():
@@ -148,7 +180,7 @@ def drift(block: TrainableBlock, anchor: list[torch.Tensor]) -> float:
         return (moved / sum(float(a.pow(2).sum()) for a in anchor)) ** 0.5
 
 
-def l2sp_penalty(block: TrainableBlock, anchor: list[torch.Tensor], alpha: float) -> torch.Tensor:
+def l2sp_penalty(block: TrainableBlocks, anchor: list[torch.Tensor], alpha: float) -> torch.Tensor:
     """`alpha / 2` times the squared distance of the block's parameters from `anchor`."""
     return alpha / 2 * sum((p - a).pow(2).sum() for p, a in zip(block.parameters(), anchor))
 
@@ -170,7 +202,7 @@ def mixed_loss(log_probs_of: Callable[[torch.Tensor], torch.Tensor], pooled: tor
 def tune(encoder: SpeechEmbedding, seqs: Sequences, train_rows: np.ndarray, y_train: np.ndarray,
          fit_head: Callable[[np.ndarray, np.ndarray], nn.Module], epochs: int, seed: int,
          val_rows: np.ndarray | None = None, y_val: np.ndarray | None = None,
-         lr: float = TUNE_LR, l2sp: float = 0.0, mixup: float = 0.0) -> tuple[TrainableBlock, int, list, list]:
+         lr: float = TUNE_LR, l2sp: float = 0.0, mixup: float = 0.0) -> tuple[TrainableBlocks, int, list, list]:
     """Block 4 trained for `epochs` epochs (Adam at learning rate `lr`, the
     L2-SP penalty `l2sp`, mixup alpha `mixup`; 0: none) on `train_rows` of
     `seqs` through
@@ -181,18 +213,20 @@ def tune(encoder: SpeechEmbedding, seqs: Sequences, train_rows: np.ndarray, y_tr
     Last, every epoch's `drift` from the pretrained block (epoch 0's is 0)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    block = TrainableBlock(encoder)
+    block = TrainableBlocks(encoder, seqs.first)
     anchor = [p.detach().clone() for p in block.parameters()]
     opt = torch.optim.Adam(block.parameters(), lr=lr)
     yt = torch.tensor(y_train)
 
     def refit() -> tuple[nn.Module, float | None]:
-        x = seqs.all_pooled(block)
-        heads = fit_head(x[train_rows], y_train)
+        # only the rows it reads: the other items (other actors' segments,
+        # degraded copies) wait for the kept epoch
+        x = seqs.all_pooled(block, rows=train_rows if val_rows is None else np.concatenate([train_rows, val_rows]))
+        heads = fit_head(x[: len(train_rows)], y_train)
         if val_rows is None:
             return heads, None
         with torch.no_grad():
-            return heads, float(F.nll_loss(heads.from_pooled(torch.tensor(x[val_rows])), torch.tensor(y_val)))
+            return heads, float(F.nll_loss(heads.from_pooled(torch.tensor(x[len(train_rows):])), torch.tensor(y_val)))
 
     heads, loss = refit()
     losses, drifts, best = [loss], [0.0], (loss, 0, copy.deepcopy(block.state_dict()))

@@ -294,7 +294,8 @@ class RecipeFromCvTests(unittest.TestCase):
             # and kept the network frozen
             # at the only learning rate there was
             self.assertEqual(fusion.recipe_from_cv(path),
-                             ((10.0, 256), 0.7, 0.89, ("embedding",), 0.0, "whole", 0, tuning.TUNE_LR, 0.0, 0.0))
+                             ((10.0, 256), 0.7, 0.89, ("embedding",), 0.0, "whole", 0, tuning.TUNE_LR, 0.0, 0.0,
+                              "block4"))
             path.write_text(json.dumps({"folds": folds, "temperature_held_out": 0.89,
                                         "fusion": {"head_taps": ["block3", "block4"], "head_mixup": 0.4,
                                                    "head_pooling": "halves"}}))
@@ -308,11 +309,11 @@ class RecipeFromCvTests(unittest.TestCase):
             self.assertEqual(fusion.recipe_from_cv(path).tune_epochs, 4)
             # at the learning rate the report tuned with
             path.write_text(json.dumps({"folds": tuned, "fusion": {"tune_lr": 0.002}}))
-            self.assertEqual(fusion.recipe_from_cv(path)[-4:], (4, 0.002, 0.0, 0.0))
+            self.assertEqual(fusion.recipe_from_cv(path)[-5:], (4, 0.002, 0.0, 0.0, "block4"))
             # with the penalty and the mixup it tuned with
             path.write_text(json.dumps({"folds": tuned, "fusion": {"tune_lr": 0.002, "tune_l2sp": 0.01,
-                                                                   "tune_mixup": 0.4}}))
-            self.assertEqual(fusion.recipe_from_cv(path)[-4:], (4, 0.002, 0.01, 0.4))
+                                                                   "tune_mixup": 0.4, "tune_from": "block3"}}))
+            self.assertEqual(fusion.recipe_from_cv(path)[-5:], (4, 0.002, 0.01, 0.4, "block3"))
 
 
 class TuningTests(unittest.TestCase):
@@ -333,19 +334,23 @@ class TuningTests(unittest.TestCase):
     def test_the_sequences_pool_as_the_exported_head_does(self):
         encoder = SpeechEmbedding(small_network()).eval()
         feats = self.dump([40, 76, 90, 131, 200, 77], 1)  # shorter than one window too
-        for pooling in ("whole", "halves"):
-            seqs = fusion.block3_sequences(encoder, feats, feats.items, pooling)
-            got = seqs.all_pooled(tuning.TrainableBlock(encoder), batch=4)  # batches of mixed lengths
+        for pooling, first in (("whole", "block4"), ("halves", "block4"), ("halves", "block3")):
+            seqs = fusion.frozen_sequences(encoder, feats, feats.items, pooling, first)
+            # batches of mixed lengths
+            got = seqs.all_pooled(tuning.TrainableBlocks(encoder, first), batch=4)
             want = fusion.pooled_embeddings(encoder, feats, feats.items, tuning.TAPS, pooling)
-            np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4, err_msg=pooling)
+            np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4, err_msg=f"{pooling} {first}")
+            # some rows only, in the order asked (what the tuning's refits read)
+            np.testing.assert_allclose(seqs.all_pooled(tuning.TrainableBlocks(encoder, first), batch=4,
+                                                       rows=np.array([4, 0, 2])), got[[4, 0, 2]], atol=1e-5, rtol=1e-5)
             # fuse-cv --tune-epochs takes its frozen values from the same sequences
-            # (blocks 1-3 run once), fuse-cv without it from the whole network
+            # (the frozen blocks run once), fuse-cv without it from the whole network
             np.testing.assert_allclose(fusion.frozen_values(encoder, feats, feats.items, tuning.TAPS, pooling, seqs),
-                                       want, atol=1e-4, rtol=1e-4, err_msg=pooling)
+                                       want, atol=1e-4, rtol=1e-4, err_msg=f"{pooling} {first}")
             np.testing.assert_array_equal(fusion.frozen_values(encoder, feats, feats.items, tuning.TAPS, pooling),
                                           want)
         # sequences of other items, or pooled otherwise, are refused rather than misread
-        seqs = fusion.block3_sequences(encoder, feats, feats.items[:4], "whole")
+        seqs = fusion.frozen_sequences(encoder, feats, feats.items[:4], "whole")
         with self.assertRaisesRegex(ValueError, "4 items pooled whole .* 6 items"):
             fusion.frozen_values(encoder, feats, feats.items, tuning.TAPS, "whole", seqs)
         with self.assertRaisesRegex(ValueError, "pooled halves"):
@@ -353,20 +358,29 @@ class TuningTests(unittest.TestCase):
 
     def test_the_tuned_block_is_the_one_the_graph_runs(self):
         encoder = SpeechEmbedding(small_network()).eval()
-        block = tuning.TrainableBlock(encoder)
+        block = tuning.TrainableBlocks(encoder)
         x = torch.tensor(np.random.default_rng(2).normal(60, 10, (1, 150, 32)), dtype=torch.float32)
         with torch.no_grad():
-            a3, a4 = encoder.taps(scaled_bands(x, None), tuning.TAPS)
-            torch.testing.assert_close(block(a3), a4)  # untouched: the frozen block
-            for w in block.weights:
+            a2, a3, a4 = encoder.taps(scaled_bands(x, None), ("block2", *tuning.TAPS))
+            torch.testing.assert_close(block(a3), [a3, a4])  # untouched: the frozen block
+            # from block 3: its convolutions learn too, and block 3's tap comes out of them
+            both = tuning.TrainableBlocks(encoder, "block3")
+            torch.testing.assert_close(both(a2), [a3, a4])
+            self.assertEqual(both.convs[len(both.convs) - len(block.convs):], block.convs)
+            self.assertGreater(len(both.convs), len(block.convs))
+            for w in [*block.weights, *both.weights]:
                 w.mul_(1.5)
             tuned = tuning.tuned_encoder(encoder, block)
             t3, t4 = tuned.taps(scaled_bands(x, None), tuning.TAPS)
             torch.testing.assert_close(t3, a3)  # blocks 1-3 stay as they were
-            torch.testing.assert_close(t4, block(a3))
+            torch.testing.assert_close(t4, block(a3)[1])
             self.assertGreater(float((t4 - a4).abs().max()), 1e-3)
+            u2, u3, u4 = tuning.tuned_encoder(encoder, both).taps(scaled_bands(x, None), ("block2", *tuning.TAPS))
+            torch.testing.assert_close(u2, a2)  # blocks 1-2 stay as they were
+            torch.testing.assert_close([u3, u4], both(a2))
+            self.assertGreater(float((u3 - a3).abs().max()), 1e-3)
             # and the original is left alone
-            torch.testing.assert_close(encoder.taps(scaled_bands(x, None), tuning.TAPS)[1], a4)
+            torch.testing.assert_close(encoder.taps(scaled_bands(x, None), tuning.TAPS), [a3, a4])
         # the heads fuse-final saves carry the tuned block: loaded on the frozen network
         # (as make_parity_fixture.py does), they run the tuned one
         pooled = np.random.default_rng(3).normal(size=(16, 6 * 6 * C)).astype(np.float32)
@@ -382,25 +396,26 @@ class TuningTests(unittest.TestCase):
             torch.testing.assert_close(loaded.first.encoder.taps(scaled_bands(x, None), tuning.TAPS)[1], t4)
 
     @classmethod
-    def tuning_setup(cls, n: int, seed: int) -> tuple:
-        """A small network, `n` clips' block-3 sequences, their rows and
-        labels, and a fitter of one linear head: what `tuning.tune` takes."""
+    def tuning_setup(cls, n: int, seed: int, first: str = tuning.FIRST) -> tuple:
+        """A small network, `n` clips' frozen sequences for tuning from
+        `first`, their rows and labels, and a fitter of one linear head:
+        what `tuning.tune` takes; then the clips."""
         encoder = SpeechEmbedding(small_network()).eval()
         feats = cls.dump([int(k) for k in np.random.default_rng(seed).integers(80, 160, n)], seed)
         y = np.array([it.label for it in feats.items])
-        seqs = fusion.block3_sequences(encoder, feats, feats.items, "whole")
+        seqs = fusion.frozen_sequences(encoder, feats, feats.items, "whole", first)
 
         def fit(x: np.ndarray, labels: np.ndarray) -> fusion.HeadEnsemble:
             return fusion.train_heads(encoder, x, labels, 1e-2, 0, seeds=1, taps=tuning.TAPS)
 
-        return encoder, seqs, np.arange(len(y)), y, fit
+        return encoder, seqs, np.arange(len(y)), y, fit, feats
 
     def test_tuning_moves_the_block_reproducibly_and_keeps_the_best_epoch(self):
-        encoder, seqs, rows, y, fit = self.tuning_setup(96, 3)
+        encoder, seqs, rows, y, fit, _ = self.tuning_setup(96, 3)
 
         # the block trains through a held copy of the head fitted on the frozen block's
         # values: a value that did not vary is divided by a floor instead of its 1e-6
-        fitted = fit(seqs.all_pooled(tuning.TrainableBlock(encoder)), y)
+        fitted = fit(seqs.all_pooled(tuning.TrainableBlocks(encoder)), y)
         flat = copy.deepcopy(fitted)
         flat.first.std[0] = 1e-9
         floored = tuning.held(flat)
@@ -414,8 +429,8 @@ class TuningTests(unittest.TestCase):
         block, epochs, losses, drifts = tuning.tune(encoder, seqs, rows, y, fit, 1, seed=0)
         self.assertEqual((epochs, losses), (1, []))  # no validation rows: every epoch, the last block
 
-        def moved(b: tuning.TrainableBlock) -> float:
-            return max(float((w - v).detach().abs().max()) for w, v in zip(b.weights, tuning.TrainableBlock(encoder).weights))
+        def moved(b: tuning.TrainableBlocks) -> float:
+            return max(float((w - v).detach().abs().max()) for w, v in zip(b.weights, tuning.TrainableBlocks(encoder).weights))
 
         self.assertGreater(moved(block), 1e-4)
         # the step is the one asked for: none leaves the block as it was, a larger one moves it further
@@ -438,8 +453,8 @@ class TuningTests(unittest.TestCase):
         self.assertAlmostEqual(val, min(losses), places=5)
 
     def test_the_penalty_and_mixup_hold_the_block(self):
-        encoder, seqs, rows, y, fit = self.tuning_setup(64, 4)
-        anchor = [p.detach().clone() for p in tuning.TrainableBlock(encoder).parameters()]
+        encoder, seqs, rows, y, fit, _ = self.tuning_setup(64, 4)
+        anchor = [p.detach().clone() for p in tuning.TrainableBlocks(encoder).parameters()]
         free, _, _, drifts = tuning.tune(encoder, seqs, rows, y, fit, 2, seed=0, lr=0.05)
         # every epoch's distance from the pretrained block, epoch 0 untouched
         self.assertEqual(len(drifts), 3)
@@ -456,6 +471,22 @@ class TuningTests(unittest.TestCase):
         # mixup trains on other values: another block from the same seed
         mixed, _, _, _ = tuning.tune(encoder, seqs, rows, y, fit, 2, seed=0, lr=0.05, mixup=0.4)
         self.assertGreater(max(float((w - v).abs().max()) for w, v in zip(mixed.weights, free.weights)), 1e-6)
+
+    def test_tuning_from_block_3_trains_both_blocks(self):
+        encoder, seqs, rows, y, fit, feats = self.tuning_setup(48, 5, "block3")
+        block, epochs, _, drifts = tuning.tune(encoder, seqs, rows, y, fit, 1, seed=0, lr=0.05)
+        self.assertEqual((block.first, epochs), ("block3", 1))
+        start = tuning.TrainableBlocks(encoder, "block3")
+        moved = {k: float((w - v).detach().abs().max()) for k, w, v in zip(block.convs, block.weights, start.weights)}
+        block4 = tuning.TrainableBlocks(encoder).convs
+        self.assertGreater(min(v for k, v in moved.items() if k not in block4), 0.0)  # block 3's convolutions
+        self.assertGreater(min(v for k, v in moved.items() if k in block4), 0.0)  # and block 4's
+        self.assertGreater(drifts[-1], 0.0)
+        # the exported network runs them: its pooled values are the tuned blocks'
+        tuned = tuning.tuned_encoder(encoder, block)
+        np.testing.assert_allclose(seqs.all_pooled(block),
+                                   fusion.pooled_embeddings(tuned, feats, feats.items, tuning.TAPS, "whole"),
+                                   atol=1e-4, rtol=1e-4)
 
     def test_mixed_loss_blends_rows_and_labels_alike(self):
         x = torch.randn(6, 4)
@@ -531,7 +562,7 @@ class HeadCopiesTests(unittest.TestCase):
                          ["- Block 4 of the speech network fine-tuned on each fold's training actors, up to 6 "
                           "epochs at learning rate 0.001, L2-SP penalty 0.03, the epoch chosen on validation "
                           "log-loss: kept 6 / 0 / 3 (folds in order; 0: frozen)",
-                          "- Distance of the kept block 4 from the pretrained one (norm of the change over the "
+                          "- Distance of the kept block 4 from the pretrained weights (norm of the change over the "
                           "weights' norm): 42% / 0% / 30%"])
         self.assertIn("L2-SP penalty 0.03 and mixup alpha 0.4", report._tune_lines(
             {"fusion": {"tune_epochs": 6, "tune_l2sp": 0.03, "tune_mixup": 0.4}, "folds": folds})[0])
@@ -603,7 +634,8 @@ class FuseCvTests(unittest.TestCase):
                 rep = fusion.evaluate_cv(clean, [cv], encoder, tmp / f"fuse-{name}", copies, noisy,
                                          widths=(0,), tune_epochs=2, tune_lr=0.2, tune_l2sp=1e-6, tune_mixup=0.05)
                 # fuse-final tunes at the same step, with the same holds
-                self.assertEqual([rep["fusion"][k] for k in ("tune_lr", "tune_l2sp", "tune_mixup")], [0.2, 1e-6, 0.05])
+                self.assertEqual([rep["fusion"][k] for k in ("tune_lr", "tune_l2sp", "tune_mixup", "tune_from")],
+                                 [0.2, 1e-6, 0.05, "block4"])
                 runs[name] = {f["fold"]: f for f in rep["folds"]}
                 self.assertTrue((tmp / f"fuse-{name}" / "report.md").is_file())
         self.assertEqual(sorted(runs["all"]), [1, 2, 3])
