@@ -153,25 +153,25 @@ def main(argv: list[str] | None = None) -> int:
                           "head; the grid has 0 and 256 (default: the shipped recipe's, 0 alone, which keeps a "
                           "halves head inside the 10 MB budget; crnn-se-12 and earlier: 0,256)")
     fcv.add_argument("--tune-epochs", type=int, default=TUNE_EPOCHS, metavar="N",
-                     help="fine-tune the network's block 4 (its last block the head reads; blocks 1-3 stay "
-                          "frozen) on each fold's training actors for up to N epochs, the number chosen on "
+                     help="fine-tune the network's block 4 (its last block the head reads; with --tune-from, "
+                          "the blocks before it too; the rest stay frozen) on each fold's training actors for up to N epochs, the number chosen on "
                           "validation log-loss; fuse-final tunes on every actor for the folds' median "
                           f"(default {TUNE_EPOCHS}, the shipped crnn-se-14's; 0 keeps the network frozen, "
                           "as crnn-se-13 and before; tuning needs --taps block3,block4)")
     fcv.add_argument("--tune-lr", type=float, default=TUNE_LR, metavar="LR",
-                     help="Adam's learning rate while block 4 is tuned; fuse-final tunes at the report's "
+                     help="Adam's learning rate while the network is tuned; fuse-final tunes at the report's "
                           f"(default {TUNE_LR:g}, the shipped recipe's)")
     fcv.add_argument("--tune-from", choices=FIRSTS, default=FIRST,
                      help="the first block that learns while the network is tuned; the blocks after it up to "
                           "block 4 learn too, those before it stay frozen (default: the shipped recipe's, "
-                          f"{FIRST}; block3: blocks 3 and 4, about three times the compute per epoch and 2.7 "
+                          f"{FIRST}; block3: blocks 3 and 4, about four times the compute per batch and 2.7 "
                           "times the memory for the frozen activations); fuse-final tunes the report's")
     fcv.add_argument("--tune-l2sp", type=float, default=0.0, metavar="ALPHA",
-                     help="while block 4 is tuned, add ALPHA/2 times the squared distance of its weights from "
+                     help="while the network is tuned, add ALPHA/2 times the squared distance of its weights from "
                           "the pretrained ones to the loss (L2-SP), holding it near what it learnt; fuse-final "
                           "tunes with the report's (default 0: no penalty, the shipped recipe's)")
     fcv.add_argument("--tune-mixup", type=float, default=0.0, metavar="ALPHA",
-                     help="while block 4 is tuned, blend each segment's pooled values with another's of its "
+                     help="while the network is tuned, blend each segment's pooled values with another's of its "
                           "batch, and their labels alike (weight ~ Beta(ALPHA, ALPHA)); fuse-final tunes with "
                           "the report's (default 0: off, the shipped recipe's)")
     fcv.add_argument("runs", nargs="+", type=Path,

@@ -182,8 +182,8 @@ def _tune_lines(rep: dict) -> list[str]:
              if rep["fusion"].get(key)]
     step += f", {' and '.join(holds)}" if holds else ""
     blocks = tuning.tuned_said(rep["fusion"].get("tune_from") or "block4")  # none: the runs before --tune-from
-    lines = [f"- {blocks.capitalize()} of the speech network fine-tuned on each fold's training actors, up to {most} epochs{step}, "
-             f"the epoch chosen on validation log-loss: kept {kept} (folds in order; 0: frozen)"]
+    lines = [f"- {blocks.capitalize()} of the speech network fine-tuned on each fold's training actors, up to "
+             f"{most} epochs{step}, the epoch chosen on validation log-loss: kept {kept} (folds in order; 0: frozen)"]
     if all("drift" in f.get("tune", {}) for f in rep["folds"]):
         moved = " / ".join(f"{f['tune']['drift'][f['tune']['epochs']] * 100:.0f}%" for f in rep["folds"])
         lines.append(f"- Distance of the kept {blocks} from the pretrained weights (norm of the change over the "

@@ -172,17 +172,21 @@ def held(heads: nn.Module) -> nn.Module:
     return heads
 
 
+def squared_distance(block: TrainableBlocks, anchor: list[torch.Tensor]) -> torch.Tensor:
+    """The squared distance of the block's weights and biases from `anchor`."""
+    return sum((p - a).pow(2).sum() for p, a in zip(block.parameters(), anchor))
+
+
 def drift(block: TrainableBlocks, anchor: list[torch.Tensor]) -> float:
     """How far the block's weights and biases moved from `anchor`: the norm
     of the difference over the norm of `anchor` (0: untouched)."""
     with torch.no_grad():
-        moved = sum(float((p - a).pow(2).sum()) for p, a in zip(block.parameters(), anchor))
-        return (moved / sum(float(a.pow(2).sum()) for a in anchor)) ** 0.5
+        return (float(squared_distance(block, anchor)) / sum(float(a.pow(2).sum()) for a in anchor)) ** 0.5
 
 
 def l2sp_penalty(block: TrainableBlocks, anchor: list[torch.Tensor], alpha: float) -> torch.Tensor:
     """`alpha / 2` times the squared distance of the block's parameters from `anchor`."""
-    return alpha / 2 * sum((p - a).pow(2).sum() for p, a in zip(block.parameters(), anchor))
+    return alpha / 2 * squared_distance(block, anchor)
 
 
 def mixed_loss(log_probs_of: Callable[[torch.Tensor], torch.Tensor], pooled: torch.Tensor, y: torch.Tensor,
@@ -203,14 +207,14 @@ def tune(encoder: SpeechEmbedding, seqs: Sequences, train_rows: np.ndarray, y_tr
          fit_head: Callable[[np.ndarray, np.ndarray], nn.Module], epochs: int, seed: int,
          val_rows: np.ndarray | None = None, y_val: np.ndarray | None = None,
          lr: float = TUNE_LR, l2sp: float = 0.0, mixup: float = 0.0) -> tuple[TrainableBlocks, int, list, list]:
-    """Block 4 trained for `epochs` epochs (Adam at learning rate `lr`, the
-    L2-SP penalty `l2sp`, mixup alpha `mixup`; 0: none) on `train_rows` of
-    `seqs` through
-    heads `fit_head(pooled rows, labels)` refitted after each epoch (their
-    `from_pooled` gives log-probabilities). With validation rows: the block
+    """The blocks from `seqs.first` to block 4 trained for `epochs` epochs
+    (Adam at learning rate `lr`, the L2-SP penalty `l2sp`, mixup alpha
+    `mixup`; 0: none) on `train_rows` of `seqs` through heads
+    `fit_head(pooled rows, labels)` refitted after each epoch (their
+    `from_pooled` gives log-probabilities). With validation rows: the blocks
     of the epoch with the lowest validation log-loss (0: untouched), that
-    epoch and every epoch's loss; without: the last one, `epochs`, [].
-    Last, every epoch's `drift` from the pretrained block (epoch 0's is 0)."""
+    epoch and every epoch's loss; without: the last ones, `epochs`, [].
+    Last, every epoch's `drift` from the pretrained blocks (epoch 0's is 0)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     block = TrainableBlocks(encoder, seqs.first)
