@@ -655,5 +655,69 @@ class FuseCvTests(unittest.TestCase):
         self.assertGreater(alone["part_ua"]["embedding"], 0.3)
 
 
+class FuseFinalTests(unittest.TestCase):
+    """`fuse-final` (`fusion.final`): the recipe a `fuse-cv` report fixed,
+    trained on every actor and exported as one graph."""
+
+    @staticmethod
+    def report(path: Path, epochs: tuple[int, ...], copies: list[data.Features]) -> Path:
+        # (a step of 0.01: block 4 moves clearly; at 0.2 this small network's values near
+        # constants, and standardising them amplifies float rounding past export's 1e-4 check)
+        folds = [{"head": {"weight_decay": wd, "hidden": 0}, "fusion_weight": w, "temperature": 0.8,
+                  "tune": {"epochs": e}} for wd, w, e in zip((1e-2, 1.0, 1e-2), (0.3, 0.6, 0.5), epochs)]
+        path.write_text(json.dumps({"folds": folds, "temperature_held_out": 1.2, "fusion": {
+            "head_taps": list(tuning.TAPS), "head_mixup": 0.0, "head_pooling": "halves", "tune_epochs": max(epochs),
+            "tune_lr": 0.01, "tune_l2sp": 0.0, "tune_mixup": 0.0, "tune_from": "block4",
+            "head_extra_train": fusion.copies_of(copies)}}))
+        return path
+
+    def test_the_shipped_graph_is_the_recipe_trained_on_every_actor(self):
+        clean = FuseCvTests.dump(0, "/dumps/clean")
+        copies = [FuseCvTests.dump(1, "/dumps/aug1", "random")]
+        own_cfg = data.without_speech_embedding(clean.feature_config)
+        n_own = data.feature_width(own_cfg)
+        # (the dumps hold FuseCvTests.N_OWN own columns; the graph takes the feature
+        # config's, as the daemon gives it)
+        x = torch.randn(1, 150, n_own + 32, generator=torch.Generator().manual_seed(4)) * 8 - 40
+        x[..., n_own:] += 100  # the bands: dB of int16-scaled power
+        with torch.no_grad():
+            frozen4 = SpeechEmbedding(small_network()).eval().taps(scaled_bands(x[..., n_own:], None), tuning.TAPS)[1]
+        with tempfile.TemporaryDirectory() as tmp, mock.patch.multiple(fusion, HEAD_EPOCHS=40, HEAD_SEEDS=2):
+            tmp = Path(tmp)
+            torch.manual_seed(0)
+            own_path = export_onnx(nets.build("crnn", n_own).eval(), tmp / "own.onnx", own_cfg, "own-1", "test")
+            own = ort.InferenceSession(str(own_path), providers=["CPUExecutionProvider"])
+            for name, epochs in (("frozen", (0, 0, 0)), ("tuned", (1, 3, 2))):
+                out = tmp / name
+                path = fusion.final(clean, copies, SpeechEmbedding(small_network()).eval(), own_path,
+                                    self.report(tmp / f"{name}.json", epochs, copies), "fused-1", "a test", out)
+                info = json.loads((out / "train.json").read_text())
+                # the modal head, the median weight and epochs, the held-out temperature,
+                # every actor's clean and augmented clips
+                self.assertEqual((info["head"]["weight_decay"], info["head"]["hidden"], info["fusion_weight"],
+                                  info["temperature"], info["head"]["tune_epochs"]),
+                                 (1e-2, 0, 0.5, 1.2, 2 if name == "tuned" else 0))
+                self.assertEqual(info["head"]["tune_lr"], 0.01 if name == "tuned" else None)
+                self.assertEqual(info["actors"], folds.ALL_ACTORS)
+                self.assertEqual(info["n_segments"], 2 * len(clean.items))
+                self.assertEqual(info["extra_train"], fusion.copies_of(copies))
+                # the graph is the own model and the saved heads (the network they carry), fused and tempered
+                heads = fusion.load_heads(out, SpeechEmbedding(small_network()).eval())
+                with torch.no_grad():
+                    emb = heads(x).numpy()
+                    block4 = heads.first.encoder.taps(scaled_bands(x[..., n_own:], None), tuning.TAPS)[1]
+                own_lp = np.log(own.run(["probs"], {"features": x[..., :n_own].numpy()})[0])
+                want = torch.softmax(torch.tensor(0.5 * own_lp + 0.5 * emb) / 1.2, -1).numpy()
+                got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+                    ["probs"], {"features": x.numpy()})[0]
+                np.testing.assert_allclose(got, want, atol=1e-4)
+                # block 4 learnt for the tuned recipe only
+                moved = float((block4 - frozen4).abs().max())
+                if name == "tuned":
+                    self.assertGreater(moved, 1e-3)
+                else:
+                    self.assertEqual(moved, 0.0)
+
+
 if __name__ == "__main__":
     unittest.main()
