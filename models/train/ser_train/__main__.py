@@ -174,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="while the network is tuned, blend each segment's pooled values with another's of its "
                           "batch, and their labels alike (weight ~ Beta(ALPHA, ALPHA)); fuse-final tunes with "
                           "the report's (default 0: off, the shipped recipe's)")
+    fcv.add_argument("--tune-seed", type=int, default=0, metavar="S",
+                     help="seed of the tuning's batches: fold k draws with 100*S + k (default 0: k, as the "
+                          "shipped recipe's run). Not part of the recipe (fuse-final draws with 0): another S "
+                          "reruns a recipe to see how far its scores move by chance alone")
     fcv.add_argument("runs", nargs="+", type=Path,
                      help="`cv` output dirs of ser's own nets (same --val-seed), trained on the columns of "
                           "--features before the speech-embedding bands")
@@ -329,9 +333,11 @@ def main(argv: list[str] | None = None) -> int:
             for option, value in (("--tune-l2sp", a.tune_l2sp), ("--tune-mixup", a.tune_mixup)):
                 if value < 0:
                     raise SystemExit(f"{option}: {value} is negative (0 turns it off)")
+            if a.tune_seed < 0:
+                raise SystemExit(f"--tune-seed: {a.tune_seed} is negative (seeds are 0, 1, 2, …)")
             rep = fusion.evaluate_cv(feats, a.runs, encoder, a.out, extra, eval_sets, taps, mixup,
                                      a.head_pooling or fusion.HEAD_POOLING, widths, a.tune_epochs, a.tune_lr,
-                                     a.tune_l2sp, a.tune_mixup, a.tune_from)
+                                     a.tune_l2sp, a.tune_mixup, a.tune_from, a.tune_seed)
             print(f"UA {rep['ua_mean'] * 100:.1f}%  WA {rep['wa_mean'] * 100:.1f}%  -> {a.out / 'report.md'}")
         else:
             print(fusion.final(feats, extra, encoder, a.own_model, a.from_cv, a.version, a.description, a.out))

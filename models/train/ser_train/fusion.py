@@ -224,14 +224,15 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
                 taps: tuple[str, ...] = HEAD_TAPS, mixup: float = HEAD_MIXUP, pooling: str = HEAD_POOLING,
                 widths: tuple[int, ...] = HEAD_CHOSEN_WIDTHS, tune_epochs: int = tuning.TUNE_EPOCHS,
                 tune_lr: float = tuning.TUNE_LR, tune_l2sp: float = 0.0, tune_mixup: float = 0.0,
-                tune_from: str = tuning.FIRST) -> dict:
+                tune_from: str = tuning.FIRST, tune_seed: int = 0) -> dict:
     """The fusion under the protocol, the head reading the network at
     `taps`, pooled with `pooling`, trained with `mixup` alpha, its hidden
     width one of `widths`; with `tune_epochs`, the blocks from `tune_from`
     to block 4 fine-tuned on each fold's training actors for up to that many
     epochs at learning rate `tune_lr`, with the L2-SP penalty `tune_l2sp`
     and mixup alpha `tune_mixup` (`tuning`; the head's setting chosen again
-    on the tuned values); writes OUT/report.json + report.md in the format
+    on the tuned values), fold k's batches drawn with seed
+    `tuning.fold_seed(tune_seed, k)`; writes OUT/report.json + report.md in the format
     of a `cv` run (plus each fold's choices and the parts' UA)."""
     if not data.feature_config.get("speech_embedding"):
         raise SystemExit(f"{data.directory}: no speech-embedding bands (make it with ser-features --speech-embedding)")
@@ -297,7 +298,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         if tune_epochs:
             block, epoch, losses, drifts = tuning.tune(
                 encoder, seqs, rows_tr, y_tr, head_fitter(encoder, setting, taps, mixup, pooling), tune_epochs,
-                seed=k, val_rows=rows_val, y_val=_labels(groups["val"]).numpy(), lr=tune_lr, l2sp=tune_l2sp,
+                seed=tuning.fold_seed(tune_seed, k), val_rows=rows_val, y_val=_labels(groups["val"]).numpy(), lr=tune_lr, l2sp=tune_l2sp,
                 mixup=tune_mixup)
             fold_encoder = tuning.tuned_encoder(encoder, block)
             fold_values = seqs.all_pooled(block)
@@ -360,6 +361,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
                      "tune_l2sp": tune_l2sp if tune_epochs else None,
                      "tune_mixup": tune_mixup if tune_epochs else None,
                      "tune_from": tune_from if tune_epochs else None,
+                     "tune_seed": tune_seed if tune_epochs else None,
                      "own_ua_mean": statistics.mean(f["part_ua"]["own"] for f in results),
                      "embedding_ua_mean": statistics.mean(f["part_ua"]["embedding"] for f in results)}
     if "extra_train" in reps[0]:

@@ -181,6 +181,8 @@ def _tune_lines(rep: dict) -> list[str]:
                                                                  ("tune_mixup", "mixup alpha"))
              if rep["fusion"].get(key)]
     step += f", {' and '.join(holds)}" if holds else ""
+    seed = rep["fusion"].get("tune_seed")  # none recorded, or 0: each fold's batches drawn with its number
+    step += f", batches drawn with seed {seed}" if seed else ""
     blocks = tuning.tuned_said(rep["fusion"].get("tune_from") or "block4")  # none: the runs before --tune-from
     lines = [f"- {blocks.capitalize()} of the speech network fine-tuned on each fold's training actors, up to "
              f"{most} epochs{step}, the epoch chosen on validation log-loss: kept {kept} (folds in order; 0: frozen)"]

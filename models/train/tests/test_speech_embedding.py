@@ -566,6 +566,10 @@ class HeadCopiesTests(unittest.TestCase):
                           "weights' norm): 42% / 0% / 30%"])
         self.assertIn("L2-SP penalty 0.03 and mixup alpha 0.4", report._tune_lines(
             {"fusion": {"tune_epochs": 6, "tune_l2sp": 0.03, "tune_mixup": 0.4}, "folds": folds})[0])
+        # a rerun with other batches says so; the default draws are not worth a word
+        self.assertIn("mixup alpha 0.4, batches drawn with seed 2, the epoch", report._tune_lines(
+            {"fusion": {"tune_epochs": 6, "tune_mixup": 0.4, "tune_seed": 2}, "folds": folds})[0])
+        self.assertNotIn("seed", report._tune_lines({"fusion": {"tune_epochs": 6, "tune_seed": 0}, "folds": folds})[0])
         self.assertEqual(report._tune_lines({"fusion": {"tune_epochs": 0}, "folds": folds}), [])
         self.assertEqual(report._tune_lines({"folds": folds}), [])
 
@@ -631,11 +635,16 @@ class FuseCvTests(unittest.TestCase):
             runs = {}
             for name, fold_ids in (("all", [1, 2, 3]), ("alone", [3])):
                 cv = self.cv_run(tmp / f"cv-{name}", fold_ids, clean.feature_config)
-                rep = fusion.evaluate_cv(clean, [cv], encoder, tmp / f"fuse-{name}", copies, noisy,
-                                         widths=(0,), tune_epochs=2, tune_lr=0.2, tune_l2sp=1e-6, tune_mixup=0.05)
+                with mock.patch.object(tuning, "tune", wraps=tuning.tune) as tune:
+                    rep = fusion.evaluate_cv(clean, [cv], encoder, tmp / f"fuse-{name}", copies, noisy,
+                                             widths=(0,), tune_epochs=2, tune_lr=0.2, tune_l2sp=1e-6,
+                                             tune_mixup=0.05)
                 # fuse-final tunes at the same step, with the same holds
                 self.assertEqual([rep["fusion"][k] for k in ("tune_lr", "tune_l2sp", "tune_mixup", "tune_from")],
                                  [0.2, 1e-6, 0.05, "block4"])
+                # fold k's batches drawn with seed k (--tune-seed 0)
+                self.assertEqual([c.kwargs["seed"] for c in tune.call_args_list], fold_ids)
+                self.assertEqual(rep["fusion"]["tune_seed"], 0)
                 runs[name] = {f["fold"]: f for f in rep["folds"]}
                 self.assertTrue((tmp / f"fuse-{name}" / "report.md").is_file())
         self.assertEqual(sorted(runs["all"]), [1, 2, 3])
@@ -654,6 +663,24 @@ class FuseCvTests(unittest.TestCase):
         # and the run did something: the head learned the classes' tilts
         self.assertGreater(alone["part_ua"]["embedding"], 0.3)
 
+
+    def test_another_tune_seed_draws_other_batches_and_says_so(self):
+        clean = self.dump(0, "/dumps/clean")
+        encoder = SpeechEmbedding(small_network()).eval()
+        with tempfile.TemporaryDirectory() as tmp, mock.patch.multiple(
+                fusion, HEAD_EPOCHS=20, HEAD_SEEDS=1, HEAD_GRID=[(1.0, 0)]):
+            tmp = Path(tmp)
+            cv = self.cv_run(tmp / "cv", [2], clean.feature_config)
+            losses = {}
+            for seed in (0, 3):
+                with mock.patch.object(tuning, "tune", wraps=tuning.tune) as tune:
+                    rep = fusion.evaluate_cv(clean, [cv], encoder, tmp / f"fuse-{seed}", [], {}, widths=(0,),
+                                             tune_epochs=1, tune_lr=0.2, tune_seed=seed)
+                self.assertEqual(rep["fusion"]["tune_seed"], seed)
+                self.assertEqual([c.kwargs["seed"] for c in tune.call_args_list], [100 * seed + 2])
+                losses[seed] = rep["folds"][0]["tune"]["val_log_loss"][1]
+            # the same step from other batches ends elsewhere
+            self.assertNotAlmostEqual(losses[0], losses[3], places=4)
 
 class FuseFinalTests(unittest.TestCase):
     """`fuse-final` (`fusion.final`): the recipe a `fuse-cv` report fixed,
