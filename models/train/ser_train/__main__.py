@@ -154,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                           "halves head inside the 10 MB budget; crnn-se-12 and earlier: 0,256)")
     fcv.add_argument("--tune-epochs", type=int, default=TUNE_EPOCHS, metavar="N",
                      help="fine-tune the network's block 4 (its last block the head reads; with --tune-from, "
-                          "the blocks before it too; the rest stay frozen) on each fold's training actors for up to N epochs, the number chosen on "
-                          "validation log-loss; fuse-final tunes on every actor for the folds' median "
+                          "the blocks before it too; the rest stay frozen) on each fold's training actors for up "
+                          "to N epochs, the number chosen on validation log-loss; fuse-final tunes on every actor for the folds' median "
                           f"(default {TUNE_EPOCHS}, the shipped crnn-se-14's; 0 keeps the network frozen, "
                           "as crnn-se-13 and before; tuning needs --taps block3,block4)")
     fcv.add_argument("--tune-lr", type=float, default=TUNE_LR, metavar="LR",

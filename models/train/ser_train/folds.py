@@ -42,12 +42,19 @@ def pick_validation(train_actors: list[int], n_val: int, seed: int) -> list[int]
     return sorted(rng.sample(males, n_m) + rng.sample(females, n_f))
 
 
+def fold_seed(seed: int, fold: int) -> int:
+    """What fold `fold` draws with under a run's `seed`: its validation
+    actors (`cv --val-seed`) and its tuning's batches (`fuse-cv
+    --tune-seed`); seed 0 gives the fold's number."""
+    return seed * 100 + fold
+
+
 def split(fold: int, n_val: int = 4, seed: int = 0) -> tuple[list[int], list[int], list[int]]:
     """(train, validation, test) actor lists for an EmoBox fold."""
     if fold not in FOLDS:
         raise ValueError(f"unknown fold {fold}; folds are 1..6")
     test = FOLDS[fold]
     rest = [a for a in ALL_ACTORS if a not in test]
-    val = pick_validation(rest, n_val, seed * 100 + fold)
+    val = pick_validation(rest, n_val, fold_seed(seed, fold))
     train = [a for a in rest if a not in val]
     return train, val, test

@@ -38,6 +38,7 @@ from .data import SPEECH_EMBEDDING_MELS, Features, Item, copies_of, feature_widt
 from .ensemble import (_calibrated, _labels, _pooled, _scores, common_folds, cross_fitted_calibration,
                        cross_fitted_class_bias,
                        fold_entries, fold_groups, members_mean_probs, pooled_calibration, validation_class_bias)
+from .folds import fold_seed
 from .speech_embedding import EmbeddingHead, SpeechEmbedding
 from .train import fit_temperature, per_file
 
@@ -232,7 +233,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
     epochs at learning rate `tune_lr`, with the L2-SP penalty `tune_l2sp`
     and mixup alpha `tune_mixup` (`tuning`; the head's setting chosen again
     on the tuned values), fold k's batches drawn with seed
-    `tuning.fold_seed(tune_seed, k)`; writes OUT/report.json + report.md in
+    `folds.fold_seed(tune_seed, k)`; writes OUT/report.json + report.md in
     the format of a `cv` run (plus each fold's choices and the parts' UA)."""
     if not data.feature_config.get("speech_embedding"):
         raise SystemExit(f"{data.directory}: no speech-embedding bands (make it with ser-features --speech-embedding)")
@@ -298,7 +299,7 @@ def evaluate_cv(data: Features, cv_dirs: list[Path], encoder: SpeechEmbedding, o
         if tune_epochs:
             block, epoch, losses, drifts = tuning.tune(
                 encoder, seqs, rows_tr, y_tr, head_fitter(encoder, setting, taps, mixup, pooling), tune_epochs,
-                seed=tuning.fold_seed(tune_seed, k), val_rows=rows_val, y_val=_labels(groups["val"]).numpy(),
+                seed=fold_seed(tune_seed, k), val_rows=rows_val, y_val=_labels(groups["val"]).numpy(),
                 lr=tune_lr, l2sp=tune_l2sp, mixup=tune_mixup)
             fold_encoder = tuning.tuned_encoder(encoder, block)
             fold_values = seqs.all_pooled(block)

@@ -203,13 +203,6 @@ def mixed_loss(log_probs_of: Callable[[torch.Tensor], torch.Tensor], pooled: tor
     return -(lam * picked[0] + (1 - lam) * picked[1]).mean()
 
 
-def fold_seed(tune_seed: int, fold: int) -> int:
-    """The seed fold `fold`'s tuning draws its batches with under
-    `fuse-cv --tune-seed` (0: the fold's number, as every run before the
-    option)."""
-    return 100 * tune_seed + fold
-
-
 def tune(encoder: SpeechEmbedding, seqs: Sequences, train_rows: np.ndarray, y_train: np.ndarray,
          fit_head: Callable[[np.ndarray, np.ndarray], nn.Module], epochs: int, seed: int,
          val_rows: np.ndarray | None = None, y_val: np.ndarray | None = None,

@@ -663,7 +663,6 @@ class FuseCvTests(unittest.TestCase):
         # and the run did something: the head learned the classes' tilts
         self.assertGreater(alone["part_ua"]["embedding"], 0.3)
 
-
     def test_another_tune_seed_draws_other_batches_and_says_so(self):
         clean = self.dump(0, "/dumps/clean")
         encoder = SpeechEmbedding(small_network()).eval()
@@ -681,6 +680,7 @@ class FuseCvTests(unittest.TestCase):
                 losses[seed] = rep["folds"][0]["tune"]["val_log_loss"][1]
             # the same step from other batches ends elsewhere
             self.assertNotAlmostEqual(losses[0], losses[3], places=4)
+
 
 class FuseFinalTests(unittest.TestCase):
     """`fuse-final` (`fusion.final`): the recipe a `fuse-cv` report fixed,
