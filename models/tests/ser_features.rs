@@ -5,7 +5,11 @@ mod common;
 
 use std::process::Command;
 
-use ser_models::{segment_all, FeatureConfig, FeatureExtractor, FeatureKind, SegmenterConfig};
+use ser_models::perturb::Rng;
+use ser_models::{
+    segment_all, FeatureConfig, FeatureExtractor, FeatureKind, Perturbation, Perturber,
+    SegmenterConfig,
+};
 use serde_json::Value;
 
 /// Parse a 2-D little-endian float32 .npy v1 file.
@@ -134,4 +138,79 @@ fn refuses_an_empty_data_set_clearly() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no labelled audio files"), "{err}");
+}
+
+/// `ser-features --data CSV --out OUT --kind logmel --perturb SPEC --seed N`
+/// (one job, so the run is the library's order); its rows and index.
+fn dump_degraded(csv: &std::path::Path, out: &std::path::Path, spec: &str, seed: u64) -> Vec<f32> {
+    let st = Command::new(env!("CARGO_BIN_EXE_ser-features"))
+        .args([
+            "--data".as_ref(),
+            csv.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ])
+        .args([
+            "--kind",
+            "logmel",
+            "--jobs",
+            "1",
+            "--perturb",
+            spec,
+            "--seed",
+        ])
+        .arg(seed.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["perturbation"], spec);
+    assert_eq!(index["seed"], seed);
+    read_npy(&std::fs::read(out.join("feats.npy")).unwrap()).2
+}
+
+#[test]
+fn perturb_degrades_each_file_as_the_library_does_and_reproducibly() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = common::ravdess_dir().join("Actor_01/03-01-05-01-01-01-01.wav");
+    let csv = dir.path().join("set.csv");
+    std::fs::write(&csv, format!("{},angry\n", clip.display())).unwrap();
+
+    let got = dump_degraded(&csv, &dir.path().join("a"), "white:20", 3);
+    // The same file degraded by the library: white noise at 20 dB SNR seeded
+    // from the path as the CSV writes it and --seed, then the one extractor.
+    let rel = clip.display().to_string();
+    let audio = ser_models::decode_file(&clip).unwrap();
+    let white: Perturbation = "white:20".parse().unwrap();
+    let noisy = Perturber::for_files(white, &[&clip], 3)
+        .unwrap()
+        .apply(white, &audio.samples, Rng::seed_from(&rel, 3))
+        .unwrap();
+    assert_ne!(noisy, audio.samples);
+    let cfg = FeatureConfig {
+        kind: FeatureKind::Logmel,
+        ..FeatureConfig::default()
+    };
+    let ex = FeatureExtractor::new(&cfg).unwrap();
+    let want: Vec<f32> = segment_all(&noisy, &SegmenterConfig::default())
+        .unwrap()
+        .iter()
+        .flat_map(|u| ex.extract(&u.samples).data)
+        .collect();
+    assert_eq!(got, want);
+
+    // The same seed degrades the same way; another seed draws other noise.
+    assert_eq!(
+        dump_degraded(&csv, &dir.path().join("b"), "white:20", 3),
+        got
+    );
+    assert_ne!(
+        dump_degraded(&csv, &dir.path().join("c"), "white:20", 4),
+        got
+    );
 }

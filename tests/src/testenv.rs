@@ -188,6 +188,26 @@ impl TestEnv {
         self.spawn_daemon(bin("serd"), args)
     }
 
+    /// The workspace `serd` headless (`--no-tray --no-notify`) with a WAV file
+    /// for a microphone (`--input file:INPUT --pace PACE`, `PACE` `max` or
+    /// `realtime`) and `extra` arguments, once its socket answers (60 s at
+    /// most).
+    pub fn spawn_serd_on_file(&self, input: &Path, pace: &str, extra: &[&str]) -> DaemonProcess {
+        let input = format!("file:{}", input.display());
+        let mut args = vec![
+            "--input",
+            &input,
+            "--pace",
+            pace,
+            "--no-tray",
+            "--no-notify",
+        ];
+        args.extend_from_slice(extra);
+        let mut serd = self.spawn_serd(args);
+        serd.wait_for_socket(std::time::Duration::from_secs(60));
+        serd
+    }
+
     /// Like [`TestEnv::spawn_serd`] for another daemon binary (e.g. the installed
     /// `/usr/bin/serd`).
     pub fn spawn_daemon<I, S>(&self, program: impl AsRef<OsStr>, args: I) -> DaemonProcess

@@ -45,15 +45,7 @@ fn expected_emotion(conn: &mut ser_e2e::RawConn, clip: &Path) -> Value {
 /// serd fed `input` at `pace`, and a client subscribed to its utterance
 /// and state events.
 fn serd_on_file(env: &TestEnv, input: &Path, pace: &str) -> (DaemonProcess, RawConn) {
-    let mut serd = env.spawn_serd([
-        "--input",
-        &format!("file:{}", input.display()),
-        "--pace",
-        pace,
-        "--no-tray",
-        "--no-notify",
-    ]);
-    serd.wait_for_socket(Duration::from_secs(60));
+    let serd = env.spawn_serd_on_file(input, pace, &[]);
     let mut sub = env.connect();
     assert_eq!(sub.read_msg(Duration::from_secs(10))["type"], "hello");
     let r = sub.request(

@@ -36,16 +36,7 @@ fn garbage(i: usize) -> Vec<u8> {
 fn two_hundred_hostile_and_busy_clients_leave_a_good_client_served() {
     let env = TestEnv::without_rig();
     let (input, _) = build_input(env.root(), &clips(), 1.0, 120.0);
-    let arg = format!("file:{}", input.display());
-    let mut serd = env.spawn_serd([
-        "--input",
-        &arg,
-        "--pace",
-        "realtime",
-        "--no-tray",
-        "--no-notify",
-    ]);
-    serd.wait_for_socket(Duration::from_secs(60));
+    let mut serd = env.spawn_serd_on_file(&input, "realtime", &[]);
     let pid = serd.pid();
     let mut good = subscriber(&env, &["utterance", "state"]);
     let mut good_ctl = client(&env);

@@ -67,9 +67,7 @@ fn mic_unplugged_mid_utterance_five_times_is_survived_each_time() {
 fn kill_9_while_writing_history_loses_nothing_earlier_and_restarts_at_once() {
     let env = TestEnv::without_rig();
     let (input, clips_in) = build_input(env.root(), &clips(), 0.6, 240.0);
-    let arg = format!("file:{}", input.display());
-    let mut serd = env.spawn_serd(["--input", &arg, "--pace", "max", "--no-tray", "--no-notify"]);
-    serd.wait_for_socket(Duration::from_secs(60));
+    let mut serd = env.spawn_serd_on_file(&input, "max", &[]);
     let mut sub = subscriber(&env, &["utterance"]);
     // A "random" moment: after 3..=17 events, from the clock.
     let nanos = SystemTime::now()

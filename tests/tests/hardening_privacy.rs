@@ -35,17 +35,7 @@ fn only_history_socket_and_lock_appear_and_history_clear_works() {
     let outside = tempfile::tempdir().unwrap(); // the input lives outside the daemon's dirs
     let (input, n) = build_input(outside.path(), &clips()[..4], 0.8, 20.0);
     let before = files_under(env.root());
-    let arg = format!("file:{}", input.display());
-    let mut serd = env.spawn_serd([
-        "--input",
-        &arg,
-        "--pace",
-        "max",
-        "--no-tray",
-        "--no-notify",
-        "-vv",
-    ]);
-    serd.wait_for_socket(Duration::from_secs(60));
+    let mut serd = env.spawn_serd_on_file(&input, "max", &["-vv"]);
     let mut c = client(&env);
     // Wait until every clip is in.
     let mut entries = Vec::new();

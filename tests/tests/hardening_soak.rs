@@ -49,17 +49,7 @@ fn soak(seconds: f64) {
         (0..n_clips).map(|i| per[i % per.len()]).sum::<usize>()
     };
 
-    let arg = format!("file:{}", input.display());
-    let mut serd = env.spawn_serd([
-        "--input",
-        &arg,
-        "--pace",
-        "max",
-        "--exit-after-input",
-        "--no-tray",
-        "--no-notify",
-    ]);
-    serd.wait_for_socket(Duration::from_secs(60));
+    let mut serd = env.spawn_serd_on_file(&input, "max", &["--exit-after-input"]);
     let pid = serd.pid();
     let mut sub = subscriber(&env, &["utterance"]);
     let first = sub.read_until_type("utterance", Duration::from_secs(120));

@@ -37,16 +37,7 @@ fn wav(dir: &Path, name: &str, lead: f32, clip: Option<&Path>) -> PathBuf {
 }
 
 fn serd(env: &TestEnv, input: &Path, pace: &str) -> DaemonProcess {
-    let mut d = env.spawn_serd([
-        "--input",
-        &format!("file:{}", input.display()),
-        "--pace",
-        pace,
-        "--no-tray",
-        "--no-notify",
-    ]);
-    d.wait_for_socket(Duration::from_secs(60));
-    d
+    env.spawn_serd_on_file(input, pace, &[])
 }
 
 fn serctl(env: &TestEnv, args: &[&str]) -> Output {

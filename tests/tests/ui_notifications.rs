@@ -205,19 +205,7 @@ fn notify_icons_are_the_embedded_artwork() {
     wait_for(Duration::from_secs(10), "the icons to be written", || {
         dir.join("no_mic-64.png").is_file().then_some(())
     });
-    for name in [
-        "neutral",
-        "calm",
-        "happy",
-        "sad",
-        "angry",
-        "fearful",
-        "disgust",
-        "surprised",
-        "idle",
-        "paused",
-        "no_mic",
-    ] {
+    for name in ICON_NAMES {
         for size in [32, 64] {
             let file = format!("{name}-{size}.png");
             let written = std::fs::read(dir.join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));

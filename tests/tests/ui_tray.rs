@@ -35,19 +35,6 @@ const XEMBED_BAR: Bar = Bar {
     gravity: "NorthWest",
     height: 48,
 };
-const ICONS: [&str; 11] = [
-    "neutral",
-    "calm",
-    "happy",
-    "sad",
-    "angry",
-    "fearful",
-    "disgust",
-    "surprised",
-    "idle",
-    "paused",
-    "no_mic",
-];
 
 fn output(rig: &Rig, program: &str, args: &[&str]) -> Output {
     rig.command(program)
@@ -213,7 +200,7 @@ fn icon_on_screen(rig: &Rig, dir: &Path, bar: &Bar) -> Option<(String, f64)> {
         ],
     );
     let mut best: Option<(String, f64)> = None;
-    for name in ICONS {
+    for name in ICON_NAMES {
         let cand = p(&format!("cand-{name}.png"));
         rig.run(
             "convert",

@@ -2,14 +2,16 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Parser;
 use rayon::prelude::*;
 use ser_models::analysis::{analyze_samples, argmax};
-use ser_models::dataset::{self, LabelledFile};
-use ser_models::perturb::Rng;
-use ser_models::{decode_file, Classifier, Perturbation, Perturber, SegmenterConfig, LABELS};
+use ser_models::dataset::LabelledFile;
+use ser_models::{decode_file, Classifier, Perturbation, SegmenterConfig, LABELS};
 use serde::Serialize;
+
+mod common;
+use common::{open_data_set, Degradation};
 
 /// Evaluate a model on labelled audio, exactly as `serctl analyze` would judge it.
 ///
@@ -96,15 +98,10 @@ fn predict(
     c: &Classifier,
     f: &LabelledFile,
     cfg: &SegmenterConfig,
-    degrade: &(Perturber, Perturbation, u64),
+    degrade: &Degradation,
 ) -> Result<(usize, bool)> {
     let mut audio = decode_file(&f.path)?;
-    let (perturber, p, seed) = degrade;
-    if *p != Perturbation::Clean {
-        audio.samples = perturber
-            .apply(*p, &audio.samples, Rng::seed_from(&f.rel_path, *seed))
-            .with_context(|| format!("{}: applying {p}", f.path.display()))?;
-    }
+    audio.samples = degrade.apply(f, audio.samples)?;
     let a = analyze_samples(c, &audio.samples, cfg)?;
     Ok(match a.verdict {
         Some(v) => (argmax(&v).0, false),
@@ -118,17 +115,7 @@ fn main() -> Result<()> {
         Some(p) => Classifier::from_path(p)?,
         None => Classifier::embedded()?,
     };
-    let listing = dataset::list_labelled(&args.data)
-        .with_context(|| format!("reading the data set {}", args.data.display()))?;
-    if let Some(n) = args.jobs {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build_global()
-            .context("starting the worker threads")?;
-    }
-    let perturber = Perturber::for_files(args.perturb, &listing.paths(), args.seed)
-        .with_context(|| format!("mixing babble from {}", args.data.display()))?;
-    let degrade = (perturber, args.perturb, args.seed);
+    let (listing, degrade) = open_data_set(&args.data, args.jobs, args.perturb, args.seed)?;
     let cfg = SegmenterConfig::default();
     let results: Vec<_> = listing
         .files

@@ -12,13 +12,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use rayon::prelude::*;
-use ser_models::dataset::{self, LabelledFile};
-use ser_models::perturb::Rng;
+use ser_models::dataset::LabelledFile;
 use ser_models::{
     decode_file, segment_all, FeatureConfig, FeatureExtractor, FeatureKind, Perturbation,
-    Perturber, SegmenterConfig, LABELS,
+    SegmenterConfig, LABELS,
 };
 use serde::Serialize;
+
+mod common;
+use common::{open_data_set, Degradation};
 
 /// Dump training features from labelled audio.
 ///
@@ -152,9 +154,7 @@ struct Segment {
 struct Job<'a> {
     ex: &'a FeatureExtractor,
     seg_cfg: &'a SegmenterConfig,
-    perturber: &'a Perturber,
-    perturbation: Perturbation,
-    seed: u64,
+    degrade: &'a Degradation,
 }
 
 fn process(file: &LabelledFile, job: &Job) -> Result<Vec<Segment>, String> {
@@ -163,13 +163,10 @@ fn process(file: &LabelledFile, job: &Job) -> Result<Vec<Segment>, String> {
     if audio.samples.is_empty() {
         return Err(format!("{}: no audio samples", file.path.display()));
     }
-    if job.perturbation != Perturbation::Clean {
-        let seed = Rng::seed_from(&file.rel_path, job.seed);
-        audio.samples = job
-            .perturber
-            .apply(job.perturbation, &audio.samples, seed)
-            .map_err(|e| format!("{}: {e}", file.path.display()))?;
-    }
+    audio.samples = job
+        .degrade
+        .apply(file, audio.samples)
+        .map_err(|e| format!("{e:#}"))?;
     let utts = segment_all(&audio.samples, seg_cfg).map_err(|e| e.to_string())?;
     let segs = if utts.is_empty() {
         let f = ex.extract(&audio.samples);
@@ -245,22 +242,11 @@ fn main() -> Result<()> {
         vad_agc: !args.no_vad_agc,
         ..SegmenterConfig::default()
     };
-    let listing = dataset::list_labelled(&args.data)
-        .with_context(|| format!("reading the data set {}", args.data.display()))?;
-    if let Some(n) = args.jobs {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build_global()
-            .context("starting the worker threads")?;
-    }
-    let perturber = Perturber::for_files(args.perturb, &listing.paths(), args.seed)
-        .with_context(|| format!("mixing babble from {}", args.data.display()))?;
+    let (listing, degrade) = open_data_set(&args.data, args.jobs, args.perturb, args.seed)?;
     let job = Job {
         ex: &ex,
         seg_cfg: &seg_cfg,
-        perturber: &perturber,
-        perturbation: args.perturb,
-        seed: args.seed,
+        degrade: &degrade,
     };
     tracing::info!(
         files = listing.files.len(),

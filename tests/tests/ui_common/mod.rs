@@ -7,6 +7,23 @@ use std::time::{Duration, Instant};
 use ser_e2e::{ravdess_dir, wav, workspace_root, Rig, TestEnv};
 use serde_json::Value;
 
+/// Every icon the daemon draws, by the name of its artwork
+/// (`daemon/assets/icons/NAME-32.png` and `NAME-64.png`): the eight moods,
+/// then the states without one.
+pub const ICON_NAMES: [&str; 11] = [
+    "neutral",
+    "calm",
+    "happy",
+    "sad",
+    "angry",
+    "fearful",
+    "disgust",
+    "surprised",
+    "idle",
+    "paused",
+    "no_mic",
+];
+
 /// A RAVDESS clip and what the current model makes of it on its own.
 #[derive(Debug, Clone)]
 pub struct Clip {
