@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use ser_models::analysis::{analyze_samples, argmax};
-use ser_models::{decode_file, Classifier, SegmenterConfig};
+use ser_models::perturb::Rng;
+use ser_models::{decode_file, Classifier, Perturbation, Perturber, SegmenterConfig, LABELS};
 use serde_json::Value;
 
 fn tiny() -> PathBuf {
@@ -58,6 +59,14 @@ fn ser_eval_reports_the_confusion_of_the_analysis_verdicts() {
     assert_eq!(r["evaluated"], 5);
     assert_eq!(r["no_speech_files"], 1);
     assert_eq!(r["failed"].as_array().unwrap().len(), 1);
+    // Every evaluated file's verdict, in the CSV's order; the silent one
+    // classified whole.
+    let preds = r["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 5);
+    assert_eq!(preds[4]["path"], "silent.wav");
+    assert_eq!(preds[4]["label"], "calm");
+    assert_eq!(preds[4]["no_speech"], true);
+    assert!(preds[..4].iter().all(|p| p["no_speech"] == false));
 
     // The same predictions through the library.
     let c = Classifier::from_path(tiny()).unwrap();
@@ -112,4 +121,78 @@ fn ser_bench_reports_every_stage() {
     assert_eq!(r["model"], "<embedded>");
     // the real binary carries ser's kernel choice for symbolic lengths
     assert_eq!(r["kernels"], "ser-symbolic-length");
+}
+
+#[test]
+fn ser_eval_perturb_scores_the_degraded_audio_and_refuses_training_mixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let rav = common::ravdess_dir();
+    let clips = [
+        ("Actor_03/03-01-05-02-01-01-03.wav", "angry"),
+        ("Actor_04/03-01-04-02-02-02-04.wav", "sad"),
+        ("Actor_05/03-01-07-01-01-01-05.wav", "disgust"),
+    ];
+    let csv_path = dir.path().join("set.csv");
+    let csv: String = clips
+        .iter()
+        .map(|(c, l)| format!("{},{l}\n", rav.join(c).display()))
+        .collect();
+    std::fs::write(&csv_path, csv).unwrap();
+    let args = |spec: &str| {
+        [
+            "--data".into(),
+            csv_path.clone().into_os_string(),
+            "--perturb".into(),
+            spec.into(),
+            "--seed".into(),
+            "7".into(),
+            "--json".into(),
+        ]
+    };
+    let a = args("babble:10");
+    let refs: Vec<&std::ffi::OsStr> = a.iter().map(|s| s.as_os_str()).collect();
+    let r = run(env!("CARGO_BIN_EXE_ser-eval"), &refs);
+    assert_eq!(r["perturbation"], "babble:10");
+    assert_eq!(r["evaluated"], 3);
+
+    // The library's verdicts on the same files with the same babble (mixed
+    // from the set's own files) seeded from each path as the CSV writes it.
+    // (The shipped model: the tiny one's probabilities barely move.)
+    let c = Classifier::embedded().unwrap();
+    let babble: Perturbation = "babble:10".parse().unwrap();
+    let paths: Vec<PathBuf> = clips.iter().map(|(p, _)| rav.join(p)).collect();
+    let perturber = Perturber::for_files(babble, &paths, 7).unwrap();
+    let preds = r["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 3);
+    for ((path, (_, label)), got) in paths.iter().zip(clips).zip(preds) {
+        let audio = decode_file(path).unwrap();
+        let rel = path.display().to_string();
+        let noisy = perturber
+            .apply(babble, &audio.samples, Rng::seed_from(&rel, 7))
+            .unwrap();
+        let verdict = |x: &[f32]| {
+            let a = analyze_samples(&c, x, &SegmenterConfig::default()).unwrap();
+            a.verdict.unwrap_or_else(|| c.classify(x).unwrap())
+        };
+        let (want, clean) = (verdict(&noisy), verdict(&audio.samples));
+        let probs: Vec<f32> = serde_json::from_value(got["probabilities"].clone()).unwrap();
+        let off = |p: &[f32; 8]| (0..8).map(|i| (probs[i] - p[i]).abs()).fold(0f32, f32::max);
+        assert!(off(&want) < 1e-6, "{rel}: {probs:?} against {want:?}");
+        // The babble changed what the model heard.
+        assert!(off(&clean) > 1e-3, "{rel}: the same as the clean file's");
+        assert_eq!(got["path"], rel.as_str());
+        assert_eq!(got["label"], label);
+        assert_eq!(got["predicted"], LABELS[argmax(&want).0]);
+        assert_eq!(got["no_speech"], false);
+    }
+
+    // `random` mixes degradations for training copies: not a test condition.
+    let a = args("random");
+    let out = Command::new(env!("CARGO_BIN_EXE_ser-eval"))
+        .args(&a)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is for training augmentation"), "{err}");
 }

@@ -24,7 +24,10 @@ use common::{open_data_set, Degradation};
 ///
 /// Prints WA (weighted accuracy: correct / files), UA (unweighted accuracy:
 /// mean of the per-class recalls), per-class recall and the confusion matrix
-/// (rows = true emotion, columns = predicted).
+/// (rows = true emotion, columns = predicted). With --json, also every
+/// file's verdict (`predictions`: path, true and predicted label, the eight
+/// probabilities, whether it had speech), to find the files a model gets
+/// wrong.
 ///
 /// --perturb SPEC degrades every file first (white:20, babble:10, telephone,
 /// gain:-20, speed:1.1; see `ser-features --help`), reproducibly, to see how
@@ -74,6 +77,19 @@ struct Failure {
     error: String,
 }
 
+/// One file's verdict.
+#[derive(Serialize)]
+struct Prediction {
+    /// As the data set names it (relative to the folder, or as the CSV writes it).
+    path: String,
+    label: &'static str,
+    predicted: &'static str,
+    /// The verdict's probabilities, in `labels` order.
+    probabilities: [f32; 8],
+    /// No speech was found: the file was classified whole.
+    no_speech: bool,
+}
+
 #[derive(Serialize)]
 struct Report {
     model: String,
@@ -91,21 +107,25 @@ struct Report {
     support: [usize; 8],
     /// `confusion[true][predicted]`
     confusion: [[usize; 8]; 8],
+    /// Every evaluated file, in the data set's order.
+    predictions: Vec<Prediction>,
 }
 
-/// (predicted label, whether the file had no speech)
+/// The verdict of `serctl analyze` on `f` (degraded first as the run says):
+/// (its probabilities, whether the file had no speech and was classified
+/// whole).
 fn predict(
     c: &Classifier,
     f: &LabelledFile,
     cfg: &SegmenterConfig,
     degrade: &Degradation,
-) -> Result<(usize, bool)> {
+) -> Result<([f32; 8], bool)> {
     let mut audio = decode_file(&f.path)?;
     audio.samples = degrade.apply(f, audio.samples)?;
     let a = analyze_samples(c, &audio.samples, cfg)?;
     Ok(match a.verdict {
-        Some(v) => (argmax(&v).0, false),
-        None => (argmax(&c.classify(&audio.samples)?).0, true),
+        Some(v) => (v, false),
+        None => (c.classify(&audio.samples)?, true),
     })
 }
 
@@ -126,11 +146,20 @@ fn main() -> Result<()> {
     let mut confusion = [[0usize; 8]; 8];
     let mut failed = Vec::new();
     let mut no_speech = 0;
+    let mut predictions = Vec::new();
     for (f, r) in listing.files.iter().zip(results) {
         match r {
-            Ok((pred, whole)) => {
+            Ok((probabilities, whole)) => {
+                let pred = argmax(&probabilities).0;
                 confusion[f.label][pred] += 1;
                 no_speech += usize::from(whole);
+                predictions.push(Prediction {
+                    path: f.rel_path.clone(),
+                    label: LABELS[f.label],
+                    predicted: LABELS[pred],
+                    probabilities,
+                    no_speech: whole,
+                });
             }
             Err(e) => failed.push(Failure {
                 path: f.rel_path.clone(),
@@ -162,6 +191,7 @@ fn main() -> Result<()> {
         support,
         confusion,
         failed,
+        predictions,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
