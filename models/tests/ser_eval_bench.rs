@@ -14,6 +14,13 @@ fn tiny() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.onnx")
 }
 
+/// What `ser-eval` judges a file's samples to be, through the library: the
+/// analysis verdict, or the whole file classified when it has no speech.
+fn library_verdict(c: &Classifier, samples: &[f32]) -> [f32; 8] {
+    let a = analyze_samples(c, samples, &SegmenterConfig::default()).unwrap();
+    a.verdict.unwrap_or_else(|| c.classify(samples).unwrap())
+}
+
 fn run(bin: &str, args: &[&std::ffi::OsStr]) -> Value {
     let out = Command::new(bin).args(args).output().unwrap();
     assert!(
@@ -77,10 +84,7 @@ fn ser_eval_reports_the_confusion_of_the_analysis_verdicts() {
         .chain([(silent.clone(), "calm")]);
     for (path, label) in labelled {
         let audio = decode_file(&path).unwrap();
-        let a = analyze_samples(&c, &audio.samples, &SegmenterConfig::default()).unwrap();
-        let p = a
-            .verdict
-            .unwrap_or_else(|| c.classify(&audio.samples).unwrap());
+        let p = library_verdict(&c, &audio.samples);
         confusion[ser_models::labels::label_index(label).unwrap()][argmax(&p).0] += 1;
     }
     let got: Vec<Vec<u64>> = serde_json::from_value(r["confusion"].clone()).unwrap();
@@ -170,11 +174,8 @@ fn ser_eval_perturb_scores_the_degraded_audio_and_refuses_training_mixes() {
         let noisy = perturber
             .apply(babble, &audio.samples, Rng::seed_from(&rel, 7))
             .unwrap();
-        let verdict = |x: &[f32]| {
-            let a = analyze_samples(&c, x, &SegmenterConfig::default()).unwrap();
-            a.verdict.unwrap_or_else(|| c.classify(x).unwrap())
-        };
-        let (want, clean) = (verdict(&noisy), verdict(&audio.samples));
+        let want = library_verdict(&c, &noisy);
+        let clean = library_verdict(&c, &audio.samples);
         let probs: Vec<f32> = serde_json::from_value(got["probabilities"].clone()).unwrap();
         let off = |p: &[f32; 8]| (0..8).map(|i| (probs[i] - p[i]).abs()).fold(0f32, f32::max);
         assert!(off(&want) < 1e-6, "{rel}: {probs:?} against {want:?}");

@@ -141,7 +141,8 @@ fn refuses_an_empty_data_set_clearly() {
 }
 
 /// `ser-features --data CSV --out OUT --kind logmel --perturb SPEC --seed N`
-/// (one job, so the run is the library's order); its rows and index.
+/// (one job): its feature rows, once its index has said the perturbation
+/// and seed it was given.
 fn dump_degraded(csv: &std::path::Path, out: &std::path::Path, spec: &str, seed: u64) -> Vec<f32> {
     let st = Command::new(env!("CARGO_BIN_EXE_ser-features"))
         .args([
